@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from resonator.atomic import atomic_write_json
-from resonator.params import ParamsError, load_params
+from resonator.params import ParamsError, load_params  # noqa: F401
 
 
 def phase_seed(seed: int) -> int:

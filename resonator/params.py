@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -371,7 +372,11 @@ def load_params(path: str | Path = "params.yaml", overrides: dict | None = None)
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise ParamsError(f"{path}: not valid YAML: {e}") from e
-    for dotted, value in (overrides or {}).items():
+    overrides = dict(overrides or {})
+    # pipeline.grid (no DVC) selects the profile for the stage modules it calls
+    if os.environ.get("RESONATOR_PROFILE") and "profile" not in overrides:
+        overrides["profile"] = os.environ["RESONATOR_PROFILE"]
+    for dotted, value in overrides.items():
         node = raw
         *parents, last = dotted.split(".")
         for k in parents:
@@ -379,3 +384,14 @@ def load_params(path: str | Path = "params.yaml", overrides: dict | None = None)
         node[last] = value
     validate(raw, str(path))
     return Params(raw=raw, path=str(path))
+
+
+def load_for_stage(path: str | Path = "params.yaml") -> Params:
+    """load_params for a pipeline stage: a bad params.yaml ends the process with the
+    message alone (exit code 2), before the stage does any work or touches an output."""
+    import sys
+    try:
+        return load_params(path)
+    except ParamsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None

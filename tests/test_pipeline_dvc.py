@@ -1,0 +1,65 @@
+"""Integration: `dvc repro` of the pipeline stages on the tiny profile, in a temporary
+copy of the repository, exactly as a user would run them."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+
+def dvc(cwd: Path, *args, check=True):
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", PYTHONHASHSEED="0")
+    # the stages run `python -m pipeline...`; make sure it is this interpreter
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
+    r = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=env,
+                       capture_output=True, text=True, timeout=1500)
+    if check and r.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def set_params(repo: Path, **updates):
+    path = repo / "params.yaml"
+    raw = yaml.safe_load(path.read_text())
+    for dotted, value in updates.items():
+        node = raw
+        *parents, last = dotted.split(".")
+        for k in parents:
+            node = node[k]
+        node[last] = value
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def test_data_stages_tiny(repo_copy):
+    set_params(repo_copy, profile="tiny")
+    dvc(repo_copy, "repro", "prepare", "tokenize", "phases")
+    data = repo_copy / "data" / "tiny"
+    for split in ("train", "val", "test"):
+        assert (data / "corpus" / f"{split}.jsonl").stat().st_size > 0
+        assert (data / "tokens" / f"{split}.bin").stat().st_size > 0
+    assert (data / "tokenizer" / "tokenizer.json").exists()
+    assert (data / "phases" / "classes.npy").exists()
+    for name in ("prepare", "tokenize", "phases"):
+        json.loads((repo_copy / "metrics" / "tiny" / f"{name}.json").read_text())
+    # a second repro does nothing: every stage is cached
+    r = dvc(repo_copy, "status", "prepare", "tokenize", "phases")
+    assert "changed" not in r.stdout, r.stdout
+
+
+def test_bad_params_stop_the_stage(repo_copy):
+    set_params(repo_copy, profile="tiny")
+    path = repo_copy / "params.yaml"
+    raw = yaml.safe_load(path.read_text())
+    raw["profiles"]["tiny"]["data"]["split"]["val"] = "ten percent"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    r = subprocess.run([sys.executable, "-m", "pipeline.prepare"], cwd=repo_copy,
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "profiles.tiny.data.split.val" in r.stderr and "params.yaml" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (repo_copy / "data" / "tiny" / "corpus").exists()
