@@ -1,0 +1,283 @@
+"""Standard and Resonator GPT models, in one readable file.
+
+Faithful to the original proof of concept (see ../shared/RESONATOR.md):
+pre-LN decoder, tied token embedding, learned absolute positions, no bias on
+Q/K/V/out projections, biased GELU MLP, dropout on embeddings, attention
+probabilities and MLP output.
+
+The Resonator adds a per-token phase vector phi (F angles) that
+  1. is projected to d_model and blended into the embedding:
+       x = (1 - s(b)) * sem + s(b) * W_phi phi + pos,   s = sigmoid, b per dimension
+  2. biases every attention layer by lambda_h * R_ij with
+       R_ij = mean_f cos(phi_if - phi_jf)     (phases of the input tokens).
+
+Fused attention: cos(a - b) = cos a cos b + sin a sin b, so
+  lambda_h R_ij = <(lambda_h / F) [cos phi_i, sin phi_i], [cos phi_j, sin phi_j]>.
+Appending those features to q and k (q scaled by lambda_h / (F * scale) to undo
+SDPA's scale) makes the whole score QK^T * scale + lambda_h R_ij ONE
+scaled_dot_product_attention call: no B x S x S x F tensor, and flash /
+memory-efficient kernels apply on GPU. `attn_impl="naive"` materialises R as the
+original did and is kept as the reference.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+KINDS = ("standard", "resonator")
+POS_INITS = ("notebook", "matched")
+PHASE_INITS = ("random", "phonetic", "shuffled")
+ATTN_IMPLS = ("fused", "naive")
+
+
+@dataclass
+class ModelConfig:
+    kind: str = "standard"
+    vocab_size: int = 50257
+    max_seq_len: int = 256
+    d_model: int = 768
+    n_layers: int = 12
+    n_heads: int = 12
+    d_ff: int = 3072
+    dropout: float = 0.1
+    n_phases: int = 32            # F: angles per token
+    pos_init: str = "matched"     # "notebook": PyTorch's N(0,1) default, as the original Standard
+    phase_init: str = "random"    # label of the table passed to build_model
+    use_blend: bool = True        # phase stream in the embedding
+    use_resonance: bool = True    # lambda * R in attention
+    train_phases: bool = True
+    train_lambda: bool = True
+    lambda_init: float = 0.1
+    blend_init: float = 0.3       # before the sigmoid
+    attn_impl: str = "fused"
+
+    def __post_init__(self):
+        def bad(name, why):
+            raise ValueError(f"ModelConfig.{name}={getattr(self, name)!r}: {why}")
+        if self.kind not in KINDS:
+            bad("kind", f"unknown kind; expected one of {list(KINDS)}")
+        for name in ("vocab_size", "max_seq_len", "d_model", "n_layers", "n_heads", "d_ff", "n_phases"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                bad(name, "must be a positive integer")
+        if self.d_model % self.n_heads:
+            bad("d_model", f"not divisible by n_heads={self.n_heads}")
+        if not 0 <= self.dropout < 1:
+            bad("dropout", "must be in [0, 1)")
+        if self.pos_init not in POS_INITS:
+            bad("pos_init", f"expected one of {list(POS_INITS)}")
+        if self.phase_init not in PHASE_INITS:
+            bad("phase_init", f"expected one of {list(PHASE_INITS)}")
+        if self.attn_impl not in ATTN_IMPLS:
+            bad("attn_impl", f"expected one of {list(ATTN_IMPLS)}")
+
+    @property
+    def resonator(self) -> bool:
+        return self.kind == "resonator"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"ModelConfig: unknown fields {sorted(unknown)}")
+        return cls(**d)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_heads, self.d_head = cfg.n_heads, cfg.d_model // cfg.n_heads
+        self.q = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.k = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.v = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.dropout = cfg.dropout
+        self.impl = cfg.attn_impl
+        self.resonant = cfg.resonator and cfg.use_resonance
+        if self.resonant:
+            self.lam = nn.Parameter(torch.full((cfg.n_heads,), float(cfg.lambda_init)),
+                                    requires_grad=cfg.train_lambda)
+
+    def heads(self, t):  # (B, S, d) -> (B, H, S, d_head)
+        B, S, _ = t.shape
+        return t.view(B, S, self.n_heads, self.d_head).transpose(1, 2)
+
+    def forward(self, x, phase=None):
+        """x: (B, S, d). phase: (B, S, F) input-token phases, or None."""
+        q, k, v = self.heads(self.q(x)), self.heads(self.k(x)), self.heads(self.v(x))
+        scale = 1.0 / math.sqrt(self.d_head)
+        p = self.dropout if self.training else 0.0
+        if self.resonant and self.impl == "naive":
+            y = self.naive(q, k, v, phase, scale, p)
+        else:
+            if self.resonant:
+                q, k = self.fold_resonance(q, k, phase, scale)
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True, scale=scale)
+        B, H, S, D = y.shape
+        return self.out(y.transpose(1, 2).reshape(B, S, H * D))
+
+    def fold_resonance(self, q, k, phase, scale):
+        """Append [cos, sin] phase features so that q'k'^T * scale = qk^T * scale + lambda_h R."""
+        n_phases = phase.shape[-1]
+        feats = torch.cat([phase.cos(), phase.sin()], dim=-1).unsqueeze(1).to(q.dtype)  # (B,1,S,2F)
+        B, H, S, _ = q.shape
+        lam = (self.lam / (n_phases * scale)).to(q.dtype).view(1, H, 1, 1)
+        q = torch.cat([q, lam * feats.expand(B, H, S, -1)], dim=-1)
+        k = torch.cat([k, feats.expand(B, H, S, -1)], dim=-1)
+        return q, k
+
+    def naive(self, q, k, v, phase, scale, p):
+        """Reference path: materialise R_ij = mean_f cos(phi_if - phi_jf) as the original did."""
+        S = q.shape[2]
+        scores = (q @ k.transpose(-2, -1)) * scale
+        R = torch.cos(phase.unsqueeze(2) - phase.unsqueeze(1)).mean(-1)          # (B, S, S)
+        scores = scores + self.lam.view(1, -1, 1, 1) * R.unsqueeze(1)
+        mask = torch.ones(S, S, dtype=torch.bool, device=q.device).tril()
+        scores = scores.masked_fill(~mask, float("-inf"))
+        att = F.dropout(scores.softmax(dim=-1), p=p, training=p > 0)
+        return att @ v
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.fc = nn.Linear(cfg.d_model, cfg.d_ff, bias=True)
+        self.proj = nn.Linear(cfg.d_ff, cfg.d_model, bias=True)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x):
+        return self.drop(self.proj(F.gelu(self.fc(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.d_model)
+        self.attn = Attention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.d_model)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, phase=None):
+        x = x + self.attn(self.ln1(x), phase)
+        return x + self.mlp(self.ln2(x))
+
+
+class GPT(nn.Module):
+    """One class for both kinds; the resonator's extras exist only when cfg.kind == 'resonator'."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.wpe = nn.Embedding(cfg.max_seq_len, cfg.d_model)
+        if cfg.resonator:
+            self.phase = nn.Parameter(torch.zeros(cfg.vocab_size, cfg.n_phases),
+                                      requires_grad=cfg.train_phases)
+            if cfg.use_blend:
+                self.phase_proj = nn.Linear(cfg.n_phases, cfg.d_model, bias=False)
+                self.blend = nn.Parameter(torch.full((cfg.d_model,), float(cfg.blend_init)))
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight  # tied
+
+    def reset_parameters(self, phase_table=None, generator=None):
+        """Initialise as the original did, drawing every number from `generator`."""
+        cfg, g = self.config, generator
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.02, generator=g)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        nn.init.normal_(self.wte.weight, 0.0, 0.02, generator=g)
+        # The original Standard never re-initialised its position embedding, so it kept
+        # nn.Embedding's default N(0, 1): fifty times the token embedding's scale.
+        nn.init.normal_(self.wpe.weight, 0.0, 1.0 if cfg.pos_init == "notebook" else 0.02, generator=g)
+        with torch.no_grad():
+            for block in self.blocks:
+                if block.attn.resonant:
+                    block.attn.lam.fill_(cfg.lambda_init)
+            if cfg.resonator:
+                if cfg.use_blend:
+                    self.blend.fill_(cfg.blend_init)
+                if phase_table is None:
+                    phase_table = torch.randn(cfg.vocab_size, cfg.n_phases, generator=g) * 0.3
+                self.phase.copy_(phase_table)
+
+    def forward(self, idx, targets=None):
+        B, S = idx.shape
+        if S > self.config.max_seq_len:
+            raise ValueError(f"sequence length {S} exceeds max_seq_len {self.config.max_seq_len}")
+        pos = self.wpe(torch.arange(S, device=idx.device))
+        sem = self.wte(idx)
+        phase = None
+        if self.config.resonator:
+            phase = self.phase[idx]                                   # (B, S, F)
+            if self.config.use_blend:
+                s = torch.sigmoid(self.blend)
+                sem = (1 - s) * sem + s * self.phase_proj(phase)
+        x = self.drop(sem + pos)
+        for block in self.blocks:
+            x = block(x, phase)
+        logits = self.lm_head(self.ln_f(x))
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+        return logits, loss
+
+    def num_params(self) -> int:
+        """Unique parameters (the tied head counted once)."""
+        return sum(p.numel() for p in self.parameters())
+
+
+def build_model(config: ModelConfig, phase_table: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> GPT:
+    """A freshly initialised model. The same generator seed gives bit-identical weights."""
+    if not isinstance(config, ModelConfig):
+        raise TypeError(f"build_model needs a ModelConfig, got {type(config).__name__}")
+    if phase_table is not None and config.resonator:
+        want = (config.vocab_size, config.n_phases)
+        if tuple(phase_table.shape) != want:
+            raise ValueError(f"phase table has shape {tuple(phase_table.shape)}, expected {want} "
+                             f"(vocab_size, n_phases)")
+    model = GPT(config)
+    model.reset_parameters(phase_table, generator)
+    return model
+
+
+def count_params(cfg: ModelConfig) -> int:
+    """Parameter count by formula (checked against the module in tests)."""
+    d, L, V = cfg.d_model, cfg.n_layers, cfg.vocab_size
+    per_block = 4 * d * d + (d * cfg.d_ff + cfg.d_ff) + (cfg.d_ff * d + d) + 2 * 2 * d
+    n = V * d + cfg.max_seq_len * d + L * per_block + 2 * d  # tied head adds nothing
+    if cfg.resonator:
+        n += V * cfg.n_phases
+        if cfg.use_blend:
+            n += cfg.n_phases * d + d
+        if cfg.use_resonance:
+            n += L * cfg.n_heads
+    return n
+
+
+def flops_per_token(cfg: ModelConfig, seq_len: int | None = None) -> float:
+    """Training FLOPs per token, PaLM-style: 6 * (non-embedding matmul params + LM head)
+    plus attention 6 * L * S * d (QK^T and AV, forward + backward, causal half not credited),
+    plus the fused resonance features (2F extra dims in QK^T per head)."""
+    S = seq_len or cfg.max_seq_len
+    d, L = cfg.d_model, cfg.n_layers
+    matmul = L * (4 * d * d + 2 * d * cfg.d_ff) + d * cfg.vocab_size
+    if cfg.resonator and cfg.use_blend:
+        matmul += cfg.n_phases * d
+    attn = 2 * L * S * d  # per token forward: QK^T + AV, 2 flops per MAC over S keys
+    if cfg.resonator and cfg.use_resonance:
+        attn += L * S * cfg.n_heads * 2 * cfg.n_phases
+    return 6.0 * matmul + 3.0 * attn
