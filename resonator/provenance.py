@@ -1,0 +1,46 @@
+"""Where a result came from: code version, library versions, hardware, time."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+
+
+def git_commit() -> dict:
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    commit = git("rev-parse", "HEAD") or None
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None
+    return {"commit": commit, "dirty": dirty}
+
+
+def versions() -> dict:
+    import numpy
+    out = {"python": platform.python_version(), "numpy": numpy.__version__}
+    try:
+        import torch
+        out["torch"] = torch.__version__
+    except ImportError:
+        pass
+    return out
+
+
+def hardware() -> dict:
+    hw = {"machine": platform.machine(), "cpu_count": os.cpu_count(), "gpu": None}
+    try:
+        import torch
+        if torch.cuda.is_available():
+            hw["gpu"] = torch.cuda.get_device_name(0)
+        hw["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        pass
+    return hw
+
+
+def provenance() -> dict:
+    return {**git_commit(), "versions": versions(), "hardware": hardware(),
+            "utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}

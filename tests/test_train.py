@@ -1,0 +1,203 @@
+"""Training loop: determinism, resumption, refusal of foreign checkpoints, NaN handling,
+paired data order, the validation metric, and DDP equivalence."""
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from resonator.checkpoint import load_model
+from resonator.model import ModelConfig, build_model
+from resonator.train import (Chunks, CheckpointMismatchError, TrainConfig, TrainingDivergedError,
+                             derive_seeds, epoch_order, evaluate, train)
+
+torch.set_num_threads(1)
+V = 64
+
+
+def make_data(root: Path) -> Path:
+    d = root / "tokens"
+    d.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, V, 97)                     # a repeated pattern the model can learn
+    np.tile(base, 40).astype(np.uint16).tofile(d / "train.bin")
+    np.tile(base, 4).astype(np.uint16).tofile(d / "val.bin")
+    (d / "meta.json").write_text(json.dumps({"dtype": "uint16", "vocab_size": V, "eot_id": 0}))
+    return d
+
+
+def mcfg(kind="resonator", **kw):
+    return ModelConfig(kind=kind, vocab_size=V, max_seq_len=16, d_model=32, n_layers=2, n_heads=2,
+                       d_ff=64, n_phases=8, **kw)
+
+
+def tcfg(**kw):
+    base = dict(lr=3e-3, micro_batch=4, grad_accum=2, epochs=1.0, max_steps=8, eval_interval=4,
+                val_batches=2, ckpt_interval=2, device="cpu")
+    return TrainConfig(**{**base, **kw})
+
+
+def final_state(run_dir):
+    return load_model(Path(run_dir) / "ckpt" / "final.pt").state_dict()
+
+
+def same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bitwise_deterministic(tmp_path):
+    data = make_data(tmp_path)
+    train(mcfg(), tcfg(), data, tmp_path / "a", seed=3)
+    train(mcfg(), tcfg(), data, tmp_path / "b", seed=3)
+    assert same(final_state(tmp_path / "a"), final_state(tmp_path / "b"))
+    train(mcfg(), tcfg(), data, tmp_path / "c", seed=4)
+    assert not same(final_state(tmp_path / "a"), final_state(tmp_path / "c"))
+
+
+def test_resume_after_kill_is_identical(tmp_path):
+    data = make_data(tmp_path)
+    train(mcfg(), tcfg(), data, tmp_path / "full", seed=1)
+
+    class Killed(Exception):
+        pass
+
+    def kill(step):
+        if step == 5:              # after the step-4 checkpoint, before the step-6 one
+            raise Killed
+    with pytest.raises(Killed):
+        train(mcfg(), tcfg(), data, tmp_path / "resumed", seed=1, callbacks={"on_step": kill})
+    assert (tmp_path / "resumed" / "ckpt" / "last.pt").exists()
+    assert not (tmp_path / "resumed" / "ckpt" / "final.pt").exists()
+    train(mcfg(), tcfg(), data, tmp_path / "resumed", seed=1)
+    assert same(final_state(tmp_path / "full"), final_state(tmp_path / "resumed"))
+    full = (tmp_path / "full" / "curve.tsv").read_text()
+    assert full == (tmp_path / "resumed" / "curve.tsv").read_text().replace("\r", "")
+
+
+def test_foreign_checkpoint_is_refused(tmp_path):
+    data = make_data(tmp_path)
+    train(mcfg(), tcfg(max_steps=2), data, tmp_path / "run", seed=0)
+    with pytest.raises(CheckpointMismatchError, match=r"different run config.*d_model"):
+        train(mcfg().__class__(**{**mcfg().__dict__, "d_model": 16}), tcfg(max_steps=4), data,
+              tmp_path / "run", seed=0)
+
+
+def test_corrupt_checkpoint_is_refused(tmp_path):
+    data = make_data(tmp_path)
+    train(mcfg(), tcfg(max_steps=2), data, tmp_path / "run", seed=0)
+    last = tmp_path / "run" / "ckpt" / "last.pt"
+    last.write_bytes(last.read_bytes()[:100])
+    with pytest.raises(CheckpointMismatchError, match="unreadable"):
+        train(mcfg(), tcfg(max_steps=4), data, tmp_path / "run", seed=0)
+
+
+def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
+    data = make_data(tmp_path)
+    nan_at = 5
+
+    def poison(step, loss):
+        return loss * float("nan") if step == nan_at else loss
+    with pytest.raises(TrainingDivergedError, match=f"at step {nan_at}"):
+        train(mcfg(), tcfg(), data, tmp_path / "run", seed=0, callbacks={"on_loss": poison})
+    state = torch.load(tmp_path / "run" / "ckpt" / "last.pt", weights_only=True)
+    assert state["step"] == 4
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_same_seed_same_data_order_for_every_variant(tmp_path):
+    data = make_data(tmp_path)
+    seen = {}
+    for kind in ("standard", "resonator"):
+        batches = []
+        orig = Chunks.batch
+
+        def spy(self, ids, _b=batches, _orig=orig):
+            _b.append(list(ids))
+            return _orig(self, ids)
+        Chunks.batch = spy
+        try:
+            train(mcfg(kind), tcfg(max_steps=3, val_batches=1), data, tmp_path / kind, seed=7)
+        finally:
+            Chunks.batch = orig
+        seen[kind] = batches
+    assert seen["standard"] == seen["resonator"]
+    s = derive_seeds(7)
+    assert len({s["init"], s["dropout"], s["data"]}) == 3
+    assert not np.array_equal(epoch_order(s["data"], 0, 50), epoch_order(s["data"], 1, 50))
+
+
+def test_val_loss_is_token_weighted(tmp_path):
+    data = make_data(tmp_path)
+    model = build_model(mcfg(), generator=torch.Generator().manual_seed(0)).eval()
+    chunks = Chunks(np.memmap(data / "val.bin", dtype=np.uint16, mode="r"), 16)
+    got = evaluate(model, chunks, None, 3, torch.device("cpu"), torch.autocast("cpu", enabled=False))
+    nll, n = 0.0, 0
+    with torch.no_grad():
+        for i in range(chunks.n):
+            x, y = chunks.batch([i])
+            logits, _ = model(x)
+            nll += F.cross_entropy(logits.view(-1, V), y.view(-1), reduction="sum").item()
+            n += y.numel()
+    assert got["val_tokens"] == n
+    assert got["val_loss"] == pytest.approx(nll / n, rel=1e-6)
+    assert got["val_ppl"] == pytest.approx(math.exp(nll / n), rel=1e-6)
+
+
+def test_loss_decreases(tmp_path):
+    data = make_data(tmp_path)
+    m = train(mcfg(), tcfg(max_steps=30, eval_interval=30, ckpt_interval=30), data, tmp_path / "r", seed=0)
+    rows = (tmp_path / "r" / "curve.tsv").read_text().splitlines()
+    first_val = float(rows[1].split("\t")[3])
+    assert m["val_loss"] < first_val - 0.5
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+DDP_SCRIPT = """
+import json, sys, torch
+torch.set_num_threads(1)
+sys.path.insert(0, {root!r})
+from tests.test_train import mcfg, tcfg
+from resonator.train import train
+losses = []
+def grab(step, loss):
+    losses.append(loss.item())
+    return loss
+train(mcfg(dropout=0.0), tcfg(max_steps=4, grad_accum=2), {data!r}, {run!r}, seed=0, callbacks={{"on_loss": grab}})
+import os
+json.dump(losses, open({run!r} + f"/losses{{os.environ.get('RANK', 'single')}}.json", "w"))
+"""
+
+
+def test_ddp_two_processes_match_single(tmp_path):
+    data = make_data(tmp_path)
+    root = str(Path(__file__).resolve().parents[1])
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    for name, launcher in (("single", [sys.executable, "-c"]),
+                           ("ddp", [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                                    "--master_port", str(free_port()), "--no-python", sys.executable, "-c"])):
+        run = tmp_path / name
+        run.mkdir()
+        script = DDP_SCRIPT.format(root=root, data=str(data), run=str(run))
+        r = subprocess.run(launcher + [script], cwd=root, env=env, capture_output=True, text=True, timeout=180)
+        assert r.returncode == 0, r.stderr[-3000:]
+    single = json.loads((tmp_path / "single" / "lossessingle.json").read_text())
+    r0 = json.loads((tmp_path / "ddp" / "losses0.json").read_text())
+    r1 = json.loads((tmp_path / "ddp" / "losses1.json").read_text())
+    # single: micro-batches m0,m1 per step; rank r computes micro-batch r of each step
+    merged = [x for pair in zip(r0, r1) for x in pair]
+    assert np.allclose(merged, single, rtol=1e-5, atol=1e-6)
+    a = load_model(tmp_path / "single" / "ckpt" / "final.pt").state_dict()
+    b = load_model(tmp_path / "ddp" / "ckpt" / "final.pt").state_dict()
+    assert all(torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6) for k in a)
