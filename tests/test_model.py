@@ -1,0 +1,159 @@
+"""Models: faithfulness to RESONATOR.md, fused == naive attention, determinism, checkpoints."""
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from resonator import ModelConfig, build_model, count_params
+from resonator.checkpoint import CheckpointError, load_model, save_model
+from resonator.model import flops_per_token
+
+torch.set_num_threads(1)
+
+
+def cfg(kind="resonator", **kw):
+    base = dict(kind=kind, vocab_size=64, max_seq_len=16, d_model=32, n_layers=2, n_heads=2, d_ff=64,
+                n_phases=8, dropout=0.0)
+    return ModelConfig(**{**base, **kw})
+
+
+def model(c, seed=0, table=None):
+    return build_model(c, table, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("kind", ["standard", "resonator"])
+def test_causal(kind):
+    m = model(cfg(kind)).eval()
+    x = torch.randint(0, 64, (2, 16), generator=torch.Generator().manual_seed(1))
+    y = x.clone()
+    y[:, 9:] = (y[:, 9:] + 7) % 64
+    with torch.no_grad():
+        a, _ = m(x)
+        b, _ = m(y)
+    assert torch.equal(a[:, :9], b[:, :9])
+    assert not torch.allclose(a[:, 9:], b[:, 9:])
+
+
+@pytest.mark.parametrize("kw", [
+    dict(kind="standard"), dict(kind="resonator"), dict(kind="resonator", use_blend=False),
+    dict(kind="resonator", use_resonance=False), dict(kind="resonator", use_blend=False, use_resonance=False),
+    dict(kind="standard", d_ff=100, n_heads=4), dict(kind="resonator", n_phases=3, n_layers=3),
+])
+def test_param_count_formula(kw):
+    c = cfg(**kw)
+    assert count_params(c) == model(c).num_params()
+
+
+def test_original_parameter_counts():
+    # RESONATOR.md: 123.81M (Standard), 125.45M (A/B), 52.69M (C) with GPT-2's vocabulary.
+    std = ModelConfig(kind="standard")
+    res = ModelConfig(kind="resonator")
+    small = ModelConfig(kind="resonator", d_model=512, n_layers=8, n_heads=8, d_ff=2048)
+    assert round(count_params(std) / 1e6, 2) == 123.81
+    assert round(count_params(res) / 1e6, 2) == 125.45
+    assert round(count_params(small) / 1e6, 2) == 52.69
+    assert model(small).num_params() == count_params(small)
+
+
+def test_fused_equals_naive_outputs_and_gradients():
+    fused = model(cfg(attn_impl="fused"))
+    naive = model(cfg(attn_impl="naive"))
+    with torch.no_grad():  # non-trivial lambda so the resonance term matters
+        for blk in fused.blocks:
+            blk.attn.lam.copy_(torch.tensor([1.5, -0.7]))
+    naive.load_state_dict(fused.state_dict())
+    x = torch.randint(0, 64, (3, 16), generator=torch.Generator().manual_seed(2))
+    t = torch.randint(0, 64, (3, 16), generator=torch.Generator().manual_seed(3))
+    lf, Lf = fused(x, t)
+    ln, Ln = naive(x, t)
+    assert (lf - ln).abs().max() < 1e-5
+    Lf.backward()
+    Ln.backward()
+    for (name, pf), (_, pn) in zip(fused.named_parameters(), naive.named_parameters()):
+        assert pf.grad is not None, name
+        assert torch.allclose(pf.grad, pn.grad, atol=1e-6, rtol=1e-4), name
+    assert fused.blocks[0].attn.lam.grad.abs().sum() > 0 and fused.phase.grad.abs().sum() > 0
+
+
+def test_same_seed_same_init():
+    a, b, c = model(cfg(), 5), model(cfg(), 5), model(cfg(), 6)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not torch.equal(a.wte.weight, c.wte.weight)
+
+
+@pytest.mark.parametrize("kind", ["standard", "resonator"])
+def test_initial_loss_is_log_vocab(kind):
+    c = cfg(kind, vocab_size=512, d_model=64, n_heads=4)
+    x = torch.randint(0, 512, (4, 16), generator=torch.Generator().manual_seed(0))
+    t = torch.randint(0, 512, (4, 16), generator=torch.Generator().manual_seed(1))
+    _, loss = model(c).eval()(x, t)  # not x itself: the tied head favours the input token
+    assert abs(loss.item() - math.log(512)) < 0.1
+
+
+def test_tied_embedding_and_init_scales():
+    m = model(cfg("standard", pos_init="notebook", max_seq_len=256, d_model=64))
+    assert m.lm_head.weight is m.wte.weight
+    assert abs(m.wpe.weight.std().item() - 1.0) < 0.05          # PyTorch's default, as the original
+    assert abs(m.wte.weight.std().item() - 0.02) < 0.002
+    matched = model(cfg("standard", max_seq_len=256, d_model=64))
+    assert abs(matched.wpe.weight.std().item() - 0.02) < 0.002
+
+
+def test_bias_layout():
+    m = model(cfg())
+    a = m.blocks[0].attn
+    assert all(l.bias is None for l in (a.q, a.k, a.v, a.out))
+    assert m.blocks[0].mlp.fc.bias is not None and m.blocks[0].mlp.proj.bias is not None
+    assert torch.allclose(m.blend, torch.full((32,), 0.3)) and torch.allclose(a.lam, torch.full((2,), 0.1))
+
+
+def test_no_resonance_and_frozen_switches():
+    m = model(cfg(use_resonance=False, train_phases=False, train_lambda=False))
+    assert not hasattr(m.blocks[0].attn, "lam")
+    assert not m.phase.requires_grad
+    m2 = model(cfg(train_lambda=False))
+    assert not m2.blocks[0].attn.lam.requires_grad
+    assert not hasattr(model(cfg(use_blend=False)), "blend")
+
+
+def test_phase_table_is_used_and_checked():
+    table = torch.randn(64, 8)
+    assert torch.equal(model(cfg(), table=table).phase.data, table)
+    with pytest.raises(ValueError, match=r"shape \(64, 7\).*\(64, 8\)"):
+        model(cfg(), table=torch.randn(64, 7))
+
+
+@pytest.mark.parametrize("kw, field", [(dict(d_model=30, n_heads=4), "d_model"), (dict(kind="mamba"), "kind"),
+                                       (dict(pos_init="xavier"), "pos_init"), (dict(n_layers=0), "n_layers")])
+def test_bad_config(kw, field):
+    with pytest.raises(ValueError, match=f"ModelConfig.{field}"):
+        cfg(**kw)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    c = cfg()
+    m = model(c).eval()
+    save_model(tmp_path / "m.pt", m, c, extra={"step": 3})
+    raw = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert raw["step"] == 3 and raw["model_config"] == dataclasses.asdict(c)
+    back = load_model(tmp_path / "m.pt")
+    x = torch.randint(0, 64, (2, 16))
+    assert torch.equal(m(x)[0], back(x)[0])
+
+
+def test_corrupt_or_foreign_checkpoint(tmp_path):
+    c = cfg()
+    save_model(tmp_path / "m.pt", model(c), c)
+    (tmp_path / "t.pt").write_bytes((tmp_path / "m.pt").read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="unreadable"):
+        load_model(tmp_path / "t.pt")
+    torch.save({"format": "other"}, tmp_path / "o.pt")
+    with pytest.raises(CheckpointError, match="format"):
+        load_model(tmp_path / "o.pt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_model(tmp_path / "missing.pt")
+
+
+def test_flops_per_token_positive_and_resonator_costs_more():
+    assert flops_per_token(ModelConfig(kind="resonator")) > flops_per_token(ModelConfig(kind="standard")) > 6 * 85e6
