@@ -1,0 +1,63 @@
+"""Evaluate one checkpoint with lm-eval on local tasks, offline, without the request cache."""
+from __future__ import annotations
+
+import os
+
+# Offline before `datasets`/`lm_eval` are imported: they read these at import time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from evals.tasks import task_configs  # noqa: E402
+
+
+def evaluate_checkpoint(checkpoint, tokenizer, tasks, data_dir, batch_size=16, device="cpu", limit=None,
+                        seed=0, allow_hub=False, log_samples=True) -> dict:
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    import evals.adapter  # noqa: F401  (registers the `resonator` model)
+
+    configs = task_configs(tasks, data_dir, allow_hub)
+    # Without lm-eval's built-in index (~10 s to build) unless a hub task was asked for.
+    manager = TaskManager(include_defaults=allow_hub and any(isinstance(c, str) for c in configs))
+    return lm_eval.simple_evaluate(
+        model="resonator",
+        model_args={"checkpoint": str(checkpoint), "tokenizer": str(tokenizer), "batch_size": batch_size,
+                    "device": device},
+        tasks=configs, task_manager=manager, limit=limit, log_samples=log_samples,
+        random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
+        bootstrap_iters=0, use_cache=None, cache_requests=False,
+    )
+
+
+def flat_metrics(results: dict) -> dict:
+    """{'lm_test/bits_per_byte': 1.93, ...} from lm-eval's nested results."""
+    out = {}
+    for task, metrics in results["results"].items():
+        for key, value in metrics.items():
+            name, _, filt = key.partition(",")
+            if filt and filt != "none":
+                continue
+            if isinstance(value, (int, float)) and not name.endswith("_stderr") and name != "alias":
+                out[f"{task}/{name}"] = float(value)
+    return out
+
+
+def per_item_scores(samples: dict) -> dict:
+    """Per-item scores in document order, for the statistics' per-item analyses."""
+    out = {}
+    for task, rows in samples.items():
+        rows = sorted(rows, key=lambda r: r["doc_id"])
+        items = []
+        for r in rows:
+            item = {"doc_id": r["doc_id"]}
+            for k in ("acc", "acc_norm", "perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte"):
+                if k in r:
+                    v = r[k]
+                    item[k] = list(v) if isinstance(v, tuple) else v
+            if "resps" in r and task == "lm_test":
+                item["loglikelihood"] = float(r["resps"][0][0])
+            items.append(item)
+        out[task] = items
+    return out
