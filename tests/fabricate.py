@@ -1,0 +1,45 @@
+"""Fabricated run outputs (train.json, eval.json, items.json, curve.tsv) for testing the
+statistics and paper stages without training. Clearly synthetic: never used for results."""
+import json
+from pathlib import Path
+
+import numpy as np
+
+# synthetic effects in bits per byte, relative to `standard`
+EFFECT = {"standard_notebook": 0.40, "standard": 0.0, "standard_param_matched": -0.002, "resonator_random": -0.001,
+          "resonator_phonetic": -0.001, "resonator_small": 0.05, "resonator_shuffled": 0.0,
+          "resonator_no_resonance": 0.0, "resonator_no_blend": 0.002}
+
+
+def fabricate(root: Path, profile: str, groups: dict, seeds: dict, diverged=(), missing=()):
+    rng = np.random.default_rng(0)
+    base = {s: 2.0 + rng.normal(0, 0.02) for s in range(20)}   # seed effect shared across variants
+    for group in ("core", "ablation"):
+        for v in groups[group]:
+            for s in seeds[group]:
+                if (v, s) in missing:
+                    continue
+                d = Path(root) / profile / v / f"s{s}"
+                (d / "eval").mkdir(parents=True, exist_ok=True)
+                bpb = base[s] + EFFECT.get(v, 0.0) + rng.normal(0, 0.005)
+                div = (v, s) in diverged
+                train = {"variant": v, "seed": s, "diverged": div}
+                if not div:
+                    train["metrics"] = {"val_loss": bpb * 1.6, "val_ppl": float(np.exp(bpb * 1.6)),
+                                        "n_params": 300_000, "tokens_per_s": 14000.0, "tokens_seen": 800_000}
+                (d / "train.json").write_text(json.dumps(train))
+                if div:
+                    (d / "eval.json").write_text(json.dumps({"diverged": True, "metrics": {}}))
+                    continue
+                metrics = {"lm_test/bits_per_byte": bpb, "lm_test/word_perplexity": float(np.exp(bpb * 4)),
+                           "rhyme/acc": 0.25 + rng.normal(0, 0.02), "cloze/acc": 0.1 + rng.normal(0, 0.01),
+                           "agreement/acc": 0.5 + rng.normal(0, 0.02)}
+                (d / "eval.json").write_text(json.dumps({"diverged": False, "metrics": metrics}))
+                items = [{"doc_id": i, "bits_per_byte": [-bpb * 1000 * np.log(2) * (1 + 0.01 * i), 1000 * (1 + 0.01 * i)]}
+                         for i in range(5)]
+                (d / "eval" / "items.json").write_text(json.dumps({"lm_test": items}))
+                rows = ["step\ttokens\ttrain_loss\tval_loss\tval_ppl"]
+                for k, tok in enumerate((0, 400_000, 800_000)):
+                    vl = 7.0 - k * (7.0 - bpb * 1.6) / 2
+                    rows.append(f"{k}\t{tok}\t{vl + 0.05:.4f}\t{vl:.4f}\t{np.exp(vl):.2f}")
+                (d / "curve.tsv").write_text("\n".join(rows) + "\n")
