@@ -1,0 +1,128 @@
+"""lm-eval adapter: exact token accounting, planted multiple choice, batch-size invariance, errors."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+from evals.scoring import rolling_windows, score_requests  # noqa: E402
+from evals.tasks import HubTaskError, TaskDataError, task_configs  # noqa: E402
+from resonator.checkpoint import save_model  # noqa: E402
+from resonator.model import ModelConfig, build_model  # noqa: E402
+from resonator.tokenizer import save_tokenizer, train_bpe  # noqa: E402
+
+torch.set_num_threads(1)
+TEXT = ("The quick brown fox jumps over the lazy dog. A cat sat on a mat and a hat. " * 8).strip()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny")
+    tok = train_bpe([TEXT] * 5, 300)
+    save_tokenizer(tok, d / "tok.json")
+    cfg = ModelConfig(kind="resonator", vocab_size=tok.get_vocab_size(), max_seq_len=16, d_model=32, n_layers=2,
+                      n_heads=2, d_ff=64, n_phases=8, dropout=0.0)
+    model = build_model(cfg, generator=torch.Generator().manual_seed(0))
+    save_model(d / "m.pt", model, cfg)
+    return d, tok, model.eval()
+
+
+def lm(tiny, batch_size=8):
+    from evals.adapter import ResonatorLM
+    d, _, _ = tiny
+    return ResonatorLM(checkpoint=str(d / "m.pt"), tokenizer=str(d / "tok.json"), batch_size=batch_size)
+
+
+class Req:
+    def __init__(self, *args):
+        self.args = args
+
+
+def test_rolling_windows_score_every_token_once():
+    toks = list(range(1, 50))
+    wins = rolling_windows(toks, 0, max_len=16, context_len=8)
+    preds = [t for _, cont in wins for t in cont]
+    assert preds == toks
+    for ctx, cont in wins:
+        assert len(ctx) + len(cont) - 1 <= 16
+    from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
+    ref = [make_disjoint_window(w) for w in get_rolling_token_windows(toks, 0, 16, 8)]
+    assert [tuple(map(tuple, w)) for w in wins] == [tuple(map(tuple, w)) for w in ref]
+
+
+def test_loglikelihood_rolling_equals_direct_sum(tiny):
+    d, tok, model = tiny
+    adapter = lm(tiny)
+    ids = tok.encode(TEXT, add_special_tokens=False).ids
+    assert len(ids) > 3 * 16
+    got = adapter.loglikelihood_rolling([Req(TEXT)])[0]
+    direct, scored = 0.0, 0
+    with torch.no_grad():
+        for ctx, cont in rolling_windows(ids, adapter.eot_token_id, 16, adapter.rolling_context):
+            inp = (ctx + cont)[:-1]
+            logp = F.log_softmax(model(torch.tensor([inp]))[0][0], -1)
+            for k, t in enumerate(cont):
+                direct += logp[len(inp) - len(cont) + k, t].item()
+                scored += 1
+    assert scored == len(ids)
+    assert got == pytest.approx(direct, abs=1e-4)
+
+
+def test_multiple_choice_picks_planted_answer(tiny):
+    d, tok, model = tiny
+    adapter = lm(tiny)
+    ctx = "The quick brown"
+    ids = tok.encode(ctx, add_special_tokens=False).ids
+    with torch.no_grad():
+        greedy = int(model(torch.tensor([ids]))[0][0, -1].argmax())
+    planted = tok.decode([greedy])
+    others = [tok.decode([i]) for i in range(5, 300, 37) if i != greedy][:3]
+    scores = adapter.loglikelihood([Req(ctx, c) for c in [*others, planted]])
+    lls = [s[0] for s in scores]
+    assert lls.index(max(lls)) == 3 and scores[3][1] is True
+
+
+def test_scores_do_not_depend_on_batch_size(tiny):
+    reqs = [Req("The quick", " brown fox"), Req("A cat", " sat on a mat"), Req("lazy", " dog."),
+            Req("over the lazy dog. A cat sat on", " a hat")] * 3
+    a = [s[0] for s in lm(tiny, 1).loglikelihood(reqs)]
+    b = [s[0] for s in lm(tiny, 8).loglikelihood(reqs)]
+    # right padding never reaches a scored position; only GEMM blocking may differ in the last bits
+    assert a == pytest.approx(b, abs=1e-5)
+    ra = lm(tiny, 1).loglikelihood_rolling([Req(TEXT)])
+    rb = lm(tiny, 8).loglikelihood_rolling([Req(TEXT)])
+    assert ra == pytest.approx(rb, abs=1e-4)
+
+
+def test_generate_until_is_greedy(tiny):
+    out = lm(tiny).generate_until([Req("The quick", {"until": ["\n"], "max_gen_toks": 5})])
+    assert isinstance(out[0], str)
+
+
+def test_missing_task_data_is_a_clear_error(tmp_path):
+    with pytest.raises(TaskDataError, match=r"rhyme.jsonl.*pipeline.evalsets"):
+        task_configs(["rhyme"], tmp_path)
+
+
+def test_hub_task_offline_is_a_clear_error(tmp_path):
+    with pytest.raises(HubTaskError, match="hellaswag.*hub"):
+        task_configs(["hellaswag"], tmp_path)
+
+
+def test_cli_end_to_end(tiny, tmp_path, repo_root):
+    d, _, _ = tiny
+    data = tmp_path / "evalsets"
+    data.mkdir()
+    (data / "agreement.jsonl").write_text("".join(json.dumps({"sentence_good": "A cat sat.", "sentence_bad": "A cat sit."})
+                                                  + "\n" for _ in range(4)))
+    r = subprocess.run([sys.executable, "-m", "evals", "--model_args", f"checkpoint={d / 'm.pt'},tokenizer={d / 'tok.json'}",
+                        "--tasks", "agreement", "--data_dir", str(data), "--output_path", str(tmp_path / "out"),
+                        "--log_samples"], cwd=repo_root, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "agreement/acc" in r.stdout
+    assert (tmp_path / "out" / "results.json").exists() and (tmp_path / "out" / "samples_agreement.jsonl").exists()
