@@ -33,8 +33,11 @@ def test_no_literal_results_in_text(repo_root):
         assert all(p.startswith(("95", "80")) for p in percents), f"{rel}: literal percentages {percents}"
 
 
-@pytest.fixture
-def built(tmp_path, repo_root):
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from pathlib import Path
+    repo_root = Path(__file__).resolve().parents[1]
+    tmp_path = tmp_path_factory.mktemp("paper")
     if shutil.which("latexmk") is None:
         pytest.skip("latexmk not installed (./setup.sh installs it)")
     p = load_params(repo_root / "params.yaml")
