@@ -1,0 +1,162 @@
+"""DVC stage `analyze`: the instruments on the final checkpoint of every run, on a fixed probe
+batch from the test split.
+
+Writes results/<P>/analysis/{analysis.json, *.pdf} and results/<P>/analysis.tex (the paper's
+instrumentation section). Diverged or missing runs are listed, not dropped silently.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.stats import savefig, setup_matplotlib, tex_escape
+from resonator.atomic import atomic_write_json, atomic_write_text
+from resonator.checkpoint import load_model
+from resonator.instruments import ComplexityAnalyzer, FrequencyAnalyzer, InstrumentedTransformer, ResonanceAnalyzer
+from resonator.params import load_for_stage
+from resonator.tokenizer import load_tokens
+
+PROBE_WINDOWS = 8
+
+
+def probe_batch(tokens_dir: Path, seq_len: int) -> torch.Tensor:
+    test = load_tokens(tokens_dir, "test")
+    n = min(PROBE_WINDOWS, (len(test) - 1) // (seq_len + 1))
+    rows = np.stack([test[i * (seq_len + 1):(i + 1) * (seq_len + 1)] for i in range(n)]).astype(np.int64)
+    return torch.from_numpy(rows)
+
+
+def analyse_run(ckpt: Path, probe: torch.Tensor, classes: np.ndarray) -> dict:
+    model = load_model(ckpt).eval()
+    w = InstrumentedTransformer(model)
+    w.register_instrument(FrequencyAnalyzer())
+    w.register_instrument(ComplexityAnalyzer())
+    w.register_instrument(ResonanceAnalyzer(classes))
+    _, a = w(probe[:, :-1], probe[:, 1:])
+    w.detach_all()
+    freq, comp, res = a["frequency"]["layers"], a["complexity"]["layers"], a["resonance"]
+    out = {
+        "spectral_entropy": float(np.mean([r["spectral_entropy"] for r in freq])),
+        "spectrum_last_layer": freq[-1]["power"],
+        "effective_rank": float(np.mean([r["effective_rank"] for r in comp])),
+        "participation_ratio": float(np.mean([r["participation_ratio"] for r in comp])),
+        "attention_entropy": float(np.mean([np.mean(r["attention_entropy"]) for r in comp])),
+        "compression_ratio": float(np.mean([r["compression_ratio"] for r in comp])),
+    }
+    if res.get("applicable"):
+        out["blend_mean"] = res["blend"]["mean"] if "blend" in res else None
+        out["blend_values"] = res["blend"]["values"] if "blend" in res else None
+        lam = [l for l in res["lambda"] if l is not None]
+        out["lambda"] = lam or None
+        out["lambda_abs_mean"] = float(np.mean(np.abs(lam))) if lam else None
+        out["lambda_r_share"] = float(np.mean(res["lambda_r_share"])) if res["lambda_r_share"] else None
+        rh = [x for x in res.get("attention_rhyme_pairs", []) if not math.isnan(x)]
+        out["attention_rhyme"] = float(np.mean(rh)) if rh else None
+        out["attention_other"] = float(np.mean(res["attention_other_pairs"]))
+        out.update({f"dloss_{k}": v for k, v in res["delta_loss"].items() if k != "base_loss"})
+    return out
+
+
+SCALARS = ["blend_mean", "lambda_abs_mean", "lambda_r_share", "attention_rhyme", "attention_other",
+           "dloss_lambda_zero", "dloss_blend_zero", "dloss_phases_shuffled", "spectral_entropy", "effective_rank",
+           "attention_entropy"]
+LABELS = {"blend_mean": r"mean $\sigma(b)$", "lambda_abs_mean": r"mean $|\lambda|$", "lambda_r_share": r"$\lambda R$ share",
+          "attention_rhyme": "attn. rhyme pairs", "attention_other": "attn. other pairs",
+          "dloss_lambda_zero": r"$\Delta$loss $\lambda{=}0$", "dloss_blend_zero": r"$\Delta$loss blend${=}0$",
+          "dloss_phases_shuffled": r"$\Delta$loss shuffled $\phi$", "spectral_entropy": "spectral entropy",
+          "effective_rank": "effective rank", "attention_entropy": "attn. entropy"}
+
+
+def spread(values):
+    v = [x for x in values if x is not None]
+    return {"n": len(v), "mean": float(np.mean(v)) if v else None, "sd": float(np.std(v, ddof=1)) if len(v) > 1 else None,
+            "per_seed": values}
+
+
+def table(summary: dict) -> str:
+    cols = [c for c in SCALARS if any(summary[v][c]["n"] for v in summary)]
+    head = " & ".join(["variant"] + [LABELS[c] for c in cols]) + r" \\"
+    rows = []
+    for v, s in summary.items():
+        cells = [tex_escape(v)]
+        for c in cols:
+            m, sd = s[c]["mean"], s[c]["sd"]
+            cells.append("--" if m is None else (f"{m:.3f}" + (f" $\\pm$ {sd:.3f}" if sd is not None else "")))
+        rows.append(" & ".join(cells) + r" \\")
+    return ("\\begin{table}[h]\\centering\\small\\resizebox{\\linewidth}{!}{\\begin{tabular}{l" + "r" * len(cols)
+            + "}\\toprule\n" + head + "\n\\midrule\n" + "\n".join(rows) + "\n\\bottomrule\\end{tabular}}\n"
+            "\\caption{Instrument readings on a fixed test-split probe batch, final checkpoints, mean $\\pm$ sd over "
+            "seeds. $\\Delta$loss: loss change when $\\lambda$ is zeroed, the blend is zeroed, or phase rows are "
+            "shuffled (computed on substituted parameters; the trained model is unchanged).}\\end{table}\n")
+
+
+def main(argv=None) -> int:
+    p = load_for_stage()
+    P = p.profile
+    data = Path("data") / P
+    classes = np.load(data / "phases" / "classes.npy")
+    out = Path("results") / P
+    per_run, skipped = {}, []
+    probe = None
+    for variant, seed in p.runs():
+        run = Path("runs") / P / variant / f"s{seed}"
+        tj = run / "train.json"
+        if not tj.exists():
+            skipped.append({"variant": variant, "seed": seed, "reason": "missing run"})
+            continue
+        if json.loads(tj.read_text()).get("diverged"):
+            skipped.append({"variant": variant, "seed": seed, "reason": "diverged"})
+            continue
+        if probe is None:
+            probe = probe_batch(data / "tokens", p.active["model"]["max_seq_len"])
+        per_run.setdefault(variant, {})[seed] = analyse_run(run / "ckpt" / "final.pt", probe, classes)
+    summary = {v: {c: spread([r.get(c) for r in runs.values()]) for c in SCALARS} for v, runs in per_run.items()}
+    atomic_write_json(out / "analysis" / "analysis.json", {"summary": summary, "runs": per_run, "skipped": skipped,
+                                                           "probe_windows": PROBE_WINDOWS})
+    plt = setup_matplotlib()
+    figs = []
+    # lambda by layer and head (mean over seeds) for the phonetic resonator
+    lam_runs = [r["lambda"] for r in per_run.get("resonator_phonetic", {}).values() if r.get("lambda")]
+    if lam_runs:
+        fig, ax = plt.subplots(figsize=(3.2, 2.4))
+        im = ax.imshow(np.mean(lam_runs, axis=0), cmap="coolwarm", aspect="auto")
+        ax.set_xlabel("head")
+        ax.set_ylabel("layer")
+        fig.colorbar(im, ax=ax, label="lambda (mean over seeds)")
+        savefig(fig, out / "analysis" / "lambda.pdf")
+        figs.append(("lambda.pdf", "learned $\\lambda$ by layer and head, resonator\\_phonetic"))
+    blends = [x for r in per_run.get("resonator_phonetic", {}).values() if r.get("blend_values") for x in r["blend_values"]]
+    if blends:
+        fig, ax = plt.subplots(figsize=(3.2, 2.4))
+        ax.hist(blends, bins=30)
+        ax.set_xlabel("$\\sigma(b)$ per dimension, all seeds")
+        savefig(fig, out / "analysis" / "blend.pdf")
+        figs.append(("blend.pdf", "distribution of the learned blend $\\sigma(b)$"))
+    fig, ax = plt.subplots(figsize=(3.2, 2.4))
+    for i, v in enumerate(["standard", "resonator_phonetic"]):
+        specs = [r["spectrum_last_layer"] for r in per_run.get(v, {}).values()]
+        if specs:
+            m = np.mean(specs, axis=0)
+            ax.semilogy(np.arange(1, len(m)), m[1:], label=v, color=f"C{i}")
+    ax.set_xlabel("frequency along the sequence")
+    ax.set_ylabel("power, last layer")
+    ax.legend(fontsize=6)
+    savefig(fig, out / "analysis" / "spectra.pdf")
+    figs.append(("spectra.pdf", "power spectra of the last layer's residual stream"))
+    body = table(summary) if summary else "No finished runs to analyse.\n"
+    body += "".join(f"\\begin{{figure}}[h]\\centering\\includegraphics[width=0.45\\linewidth]{{gen/analysis/{f}}}"
+                    f"\\caption{{{c}.}}\\end{{figure}}\n" for f, c in figs)
+    if skipped:
+        body += f"Runs not analysed (missing or diverged): {len(skipped)}.\n"
+    atomic_write_text(out / "analysis.tex", "% generated by pipeline/analyze.py\n" + body)
+    print(f"analyze: {sum(len(r) for r in per_run.values())} runs, {len(skipped)} skipped -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
