@@ -22,7 +22,7 @@ from pathlib import Path
 
 from resonator.params import load_params
 
-STAGES = ("train", "evaluate")
+STAGES = ("train", "evaluate", "score")
 
 
 def done(run_dir: Path, stage: str) -> bool:
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", nargs="*")
     ap.add_argument("--seeds", nargs="*", type=int)
     ap.add_argument("--stages", nargs="*", default=["train"], choices=STAGES,
-                    help="train, and evaluate (lm-eval on the final checkpoint)")
+                    help="train; evaluate (lm-eval); score (the same tasks without lm-eval, for GPU nodes)")
     ap.add_argument("--shard", help="k/n: run every n-th run starting at k")
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args(argv)
@@ -79,9 +79,12 @@ def main(argv=None) -> int:
             if stage == "train":
                 from pipeline.train import main as train_main
                 rc = train_main(["--variant", variant, "--seed", str(seed), "--params", args.params])
-            else:
+            elif stage == "evaluate":
                 from pipeline.evaluate import main as eval_main
                 rc = eval_main(["--variant", variant, "--seed", str(seed)])
+            else:
+                from pipeline.score import main as score_main
+                rc = score_main(["--variant", variant, "--seed", str(seed), "--params", args.params])
             if rc:
                 print(f"[grid] {stage} {variant} s{seed} failed with exit code {rc}", file=sys.stderr)
                 return rc
