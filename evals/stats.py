@@ -128,7 +128,7 @@ def tost_paired(x, y, margin: float, alpha=0.05) -> dict:
     x, y = _as_pair(x, y)
     d = x - y
     if d.std(ddof=1) == 0:
-        inside = -margin < d.mean() < margin
+        inside = bool(-margin < d.mean() < margin)
         p = 0.0 if inside else 1.0
         return {"margin": margin, "p_tost": p, "p_lower": p, "p_upper": p, "equivalent": inside}
     p, lower, upper = ttost_paired(x, y, -margin, margin)

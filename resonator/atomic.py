@@ -53,6 +53,8 @@ def atomic_torch_save(path, obj) -> None:
 
 
 def _jsonable(x):
+    if isinstance(x, np.bool_):
+        return bool(x)
     if isinstance(x, (np.integer,)):
         return int(x)
     if isinstance(x, (np.floating,)):
