@@ -106,6 +106,41 @@ def attention_micro(device: str, iters: int = 10) -> dict:
     return {k: {"seconds": v, "ratio_to_sdpa": v / res["sdpa"]} for k, v in res.items()}
 
 
+def instrument_overhead(device: str, iters: int = 20) -> dict:
+    """Forward time of a plain model, the same model wrapped with no instrument (no hook is
+    installed, so this should equal plain), and wrapped with all three instruments."""
+    import torch
+
+    from resonator.instruments import (ComplexityAnalyzer, FrequencyAnalyzer, InstrumentedTransformer,
+                                       ResonanceAnalyzer)
+    from resonator.model import ModelConfig, build_model
+    s = dict(SIZES["small"])
+    batch = s.pop("batch")
+    model = build_model(ModelConfig(kind="resonator", dropout=0.0, **s),
+                        generator=torch.Generator().manual_seed(0)).to(device).eval()
+    x = torch.randint(0, s["vocab_size"], (batch, s["max_seq_len"]), generator=torch.Generator().manual_seed(1)).to(device)
+    wrapped = InstrumentedTransformer(model)
+
+    def timeit(fn):
+        ts = []
+        for i in range(3 + iters):
+            sync(device)
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                fn()
+            sync(device)
+            if i >= 3:
+                ts.append(time.perf_counter() - t0)
+        return statistics.median(ts)
+    plain = timeit(lambda: model(x))
+    bare = timeit(lambda: wrapped(x))
+    for inst in (FrequencyAnalyzer(), ComplexityAnalyzer(), ResonanceAnalyzer()):
+        wrapped.register_instrument(inst)
+    full = timeit(lambda: wrapped(x))
+    return {"plain_s": plain, "wrapped_no_instruments_s": bare, "wrapped_all_instruments_s": full,
+            "no_instrument_overhead": bare / plain - 1}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="small,paper")
@@ -142,13 +177,15 @@ def main(argv=None) -> int:
             if r["size"] == size:
                 r["relative_to_standard"] = r["tokens_per_s"] / std
     micro = attention_micro(args.device)
+    inst = instrument_overhead(args.device)
     meta = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"), "device": args.device,
             "device_name": torch.cuda.get_device_name(0) if args.device == "cuda" else platform.processor() or platform.machine(),
             "torch": torch.__version__, "threads": torch.get_num_threads(), "dtype": args.dtype,
             "compile": args.compile, "python": platform.python_version()}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"results_{args.device}.json").write_text(json.dumps({"meta": meta, "models": rows, "attention": micro}, indent=1))
+    (out / f"results_{args.device}.json").write_text(json.dumps({"meta": meta, "models": rows, "attention": micro,
+                                                                  "instruments": inst}, indent=1))
     md = [f"# Benchmark ({meta['device_name']}, torch {meta['torch']}, {meta['threads']} threads, {meta['dtype']}, {meta['date']})",
           "", "| size | variant | tokens/s | vs standard | peak memory (MB) | GFLOP/token |" + (" MFU |" if args.device == "cuda" else ""),
           "|---|---|---|---|---|---|" + ("---|" if args.device == "cuda" else "")]
@@ -159,6 +196,10 @@ def main(argv=None) -> int:
            "| implementation | seconds | × plain SDPA |", "|---|---|---|"]
     for k, v in micro.items():
         md.append(f"| {k} | {v['seconds']:.4f} | {v['ratio_to_sdpa']:.2f} |")
+    md += ["", "Instrumentation overhead (small resonator, forward only):", "",
+           "| model | seconds |", "|---|---|",
+           f"| plain | {inst['plain_s']:.5f} |", f"| wrapped, no instrument | {inst['wrapped_no_instruments_s']:.5f} |",
+           f"| wrapped, 3 instruments | {inst['wrapped_all_instruments_s']:.5f} |"]
     (out / f"results_{args.device}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
     return 0
