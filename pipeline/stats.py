@@ -370,8 +370,8 @@ def table_prereg(p) -> str:
 
 
 VERDICT_SENTENCE = {
-    "better": "A is better than B: the difference is significant after correction and points the better way",
-    "worse": "A is worse than B: the difference is significant after correction and points the worse way",
+    "better": "A is better than B: the difference is significant at the pre-registered level (Holm-corrected within the main family) and points the better way",
+    "worse": "A is worse than B: the difference is significant at the pre-registered level (Holm-corrected within the main family) and points the worse way",
     "equivalent": "A and B are equivalent within the pre-registered margin",
     "inconclusive": "the evidence does not decide between A and B at this seed count",
 }
