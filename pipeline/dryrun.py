@@ -1,0 +1,59 @@
+"""CPU dry run of a profile's real model and recipe for a few optimizer steps.
+
+    RESONATOR_PROFILE=gpu python -m pipeline.dryrun --variant resonator_phonetic --steps 2
+
+Builds the profile's full-size model from its own data and phases, and trains it for `--steps`
+steps on the CPU in fp32 with a small micro-batch, writing to a scratch directory (never to
+runs/). It proves the GPU path is wired end to end where no GPU is available.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.train import phase_seed
+from resonator.params import load_for_stage
+from resonator.phases import phase_table
+from resonator.tokenizer import read_meta
+from resonator.train import train
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--variant", default="resonator_phonetic")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--micro-batch", type=int, default=2)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    p = load_for_stage()
+    data = Path("data") / p.profile
+    meta = read_meta(data / "tokens")
+    mcfg = p.model_config(args.variant, meta["vocab_size"])
+    tcfg = dataclasses.replace(p.train_config(), device="cpu", dtype="fp32", compile=False, max_steps=args.steps,
+                               micro_batch=args.micro_batch, grad_accum=1, eval_interval=args.steps,
+                               ckpt_interval=args.steps, val_batches=1)
+    table = None
+    if mcfg.kind == "resonator":
+        ph = p.active["phases"]
+        table = phase_table(np.load(data / "phases" / "classes.npy"), mcfg.phase_init, mcfg.n_phases,
+                            phase_seed(args.seed), ph["sigma"], ph["jitter"])
+    out = Path(args.out or tempfile.mkdtemp(prefix="dryrun-"))
+    t0 = time.perf_counter()
+    m = train(mcfg, tcfg, data / "tokens", out, seed=args.seed, phase_table=table)
+    report = {"profile": p.profile, "variant": args.variant, "n_params": m["n_params"], "steps": m["steps"],
+              "val_loss": m["val_loss"], "tokens_per_s_cpu": m["tokens_per_s"], "seconds": time.perf_counter() - t0,
+              "model": dataclasses.asdict(mcfg), "note": "CPU fp32 dry run with a small micro-batch; not a result"}
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
