@@ -1,23 +1,27 @@
 """Standard and Resonator GPT models, in one readable file.
 
-Faithful to the original proof of concept (see ../shared/RESONATOR.md):
-pre-LN decoder, tied token embedding, learned absolute positions, no bias on
-Q/K/V/out projections, biased GELU MLP, dropout on embeddings, attention
-probabilities and MLP output.
+Faithful to the original proof of concept (see RESONATOR.md): pre-LN decoder,
+tied token embedding, learned absolute positions, no bias on Q/K/V/out
+projections, biased GELU MLP, dropout on embeddings, attention probabilities
+and MLP output (and nowhere else: no residual dropout after the attention
+out-projection, because the original had none).
 
 The Resonator adds a per-token phase vector phi (F angles) that
   1. is projected to d_model and blended into the embedding:
        x = (1 - s(b)) * sem + s(b) * W_phi phi + pos,   s = sigmoid, b per dimension
   2. biases every attention layer by lambda_h * R_ij with
-       R_ij = mean_f cos(phi_if - phi_jf)     (phases of the input tokens).
+       R_ij = mean_f cos(phi_if - phi_jf)     (phases of the INPUT tokens, same at every layer).
 
 Fused attention: cos(a - b) = cos a cos b + sin a sin b, so
   lambda_h R_ij = <(lambda_h / F) [cos phi_i, sin phi_i], [cos phi_j, sin phi_j]>.
-Appending those features to q and k (q scaled by lambda_h / (F * scale) to undo
-SDPA's scale) makes the whole score QK^T * scale + lambda_h R_ij ONE
-scaled_dot_product_attention call: no B x S x S x F tensor, and flash /
-memory-efficient kernels apply on GPU. `attn_impl="naive"` materialises R as the
-original did and is kept as the reference.
+Appending those 2F features to every head's q and k (q's copy scaled by
+lambda_h / (F * scale), which undoes SDPA's scale) turns the whole score
+QK^T * scale + lambda_h R into ONE scaled_dot_product_attention call: no
+B x S x S x F tensor, and fused kernels stay usable. v keeps d_head; SDPA accepts
+a v head dim different from q/k's (the math and CUDA memory-efficient kernels do;
+flash kernels need equal dims, and padding v with zeros to get them was slower
+on CPU: see pipeline/bench.py). `attn_impl="naive"` materialises R and the
+softmax as the original did, and is the reference the tests compare against.
 """
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ ATTN_IMPLS = ("fused", "naive")
 
 @dataclass
 class ModelConfig:
-    kind: str = "standard"
+    kind: str = "standard"        # "standard" | "resonator"
     vocab_size: int = 50257
     max_seq_len: int = 256
     d_model: int = 768
@@ -44,36 +48,39 @@ class ModelConfig:
     n_heads: int = 12
     d_ff: int = 3072
     dropout: float = 0.1
-    n_phases: int = 32            # F: angles per token
-    pos_init: str = "matched"     # "notebook": PyTorch's N(0,1) default, as the original Standard
-    phase_init: str = "random"    # label of the table passed to build_model
+    n_phases: int = 32            # F: angles per token (resonator only)
+    pos_init: str = "matched"     # "notebook": nn.Embedding's N(0,1) default, as the original Standard
+    phase_init: str = "random"    # label only: the table itself is passed to build_model
     use_blend: bool = True        # phase stream in the embedding
     use_resonance: bool = True    # lambda * R in attention
     train_phases: bool = True
     train_lambda: bool = True
     lambda_init: float = 0.1
     blend_init: float = 0.3       # before the sigmoid
-    attn_impl: str = "fused"
+    attn_impl: str = "fused"      # "fused" (one SDPA call) | "naive" (explicit R and softmax)
 
     def __post_init__(self):
         def bad(name, why):
             raise ValueError(f"ModelConfig.{name}={getattr(self, name)!r}: {why}")
-        if self.kind not in KINDS:
-            bad("kind", f"unknown kind; expected one of {list(KINDS)}")
+        choices = {"kind": KINDS, "pos_init": POS_INITS, "phase_init": PHASE_INITS, "attn_impl": ATTN_IMPLS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                bad(name, f"expected one of {list(allowed)}")
         for name in ("vocab_size", "max_seq_len", "d_model", "n_layers", "n_heads", "d_ff", "n_phases"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 bad(name, "must be a positive integer")
         if self.d_model % self.n_heads:
             bad("d_model", f"not divisible by n_heads={self.n_heads}")
-        if not 0 <= self.dropout < 1:
-            bad("dropout", "must be in [0, 1)")
-        if self.pos_init not in POS_INITS:
-            bad("pos_init", f"expected one of {list(POS_INITS)}")
-        if self.phase_init not in PHASE_INITS:
-            bad("phase_init", f"expected one of {list(PHASE_INITS)}")
-        if self.attn_impl not in ATTN_IMPLS:
-            bad("attn_impl", f"expected one of {list(ATTN_IMPLS)}")
+        for name in ("use_blend", "use_resonance", "train_phases", "train_lambda"):
+            if not isinstance(getattr(self, name), bool):
+                bad(name, "must be true or false")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            bad("dropout", "must be a number in [0, 1)")
+        for name in ("lambda_init", "blend_init"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                bad(name, "must be a finite number")
 
     @property
     def resonator(self) -> bool:
@@ -81,11 +88,20 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
+        unknown = set(d) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"ModelConfig: unknown fields {sorted(unknown)}")
         return cls(**d)
+
+
+def phase_features(phase: torch.Tensor) -> torch.Tensor:
+    """(..., F) angles -> (..., 2F) [cos, sin]: <feat_i, feat_j> / F = mean_f cos(phi_if - phi_jf)."""
+    return torch.cat([phase.cos(), phase.sin()], dim=-1)
+
+
+def resonance(phase: torch.Tensor) -> torch.Tensor:
+    """R_ij = mean_f cos(phi_if - phi_jf), literally, as the original computed it: (B, S, F) -> (B, S, S)."""
+    return torch.cos(phase.unsqueeze(2) - phase.unsqueeze(1)).mean(-1)
 
 
 class Attention(nn.Module):
@@ -96,7 +112,7 @@ class Attention(nn.Module):
         self.k = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.v = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.out = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
-        self.dropout = cfg.dropout
+        self.dropout = cfg.dropout  # on the attention probabilities only
         self.impl = cfg.attn_impl
         self.resonant = cfg.resonator and cfg.use_resonance
         if self.resonant:
@@ -108,11 +124,11 @@ class Attention(nn.Module):
         return t.view(B, S, self.n_heads, self.d_head).transpose(1, 2)
 
     def forward(self, x, phase=None):
-        """x: (B, S, d). phase: (B, S, F) input-token phases, or None."""
+        """x: (B, S, d). phase: (B, S, F) input-token phases (resonator), else None."""
         q, k, v = self.heads(self.q(x)), self.heads(self.k(x)), self.heads(self.v(x))
         scale = 1.0 / math.sqrt(self.d_head)
         p = self.dropout if self.training else 0.0
-        if self.resonant and self.impl == "naive":
+        if self.impl == "naive":
             y = self.naive(q, k, v, phase, scale, p)
         else:
             if self.resonant:
@@ -122,25 +138,26 @@ class Attention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(B, S, H * D))
 
     def fold_resonance(self, q, k, phase, scale):
-        """Append [cos, sin] phase features so that q'k'^T * scale = qk^T * scale + lambda_h R."""
-        n_phases = phase.shape[-1]
-        feats = torch.cat([phase.cos(), phase.sin()], dim=-1).unsqueeze(1).to(q.dtype)  # (B,1,S,2F)
+        """Append [cos, sin] phase features so that (q' k'^T) * scale = (q k^T) * scale + lambda_h R."""
+        # Expanding separately for q and k (not once, shared) fixes the backward's summation
+        # order; the committed runs were trained with exactly this graph.
         B, H, S, _ = q.shape
+        n_phases = phase.shape[-1]
+        feats = phase_features(phase).unsqueeze(1).to(q.dtype)  # (B, 1, S, 2F)
         lam = (self.lam / (n_phases * scale)).to(q.dtype).view(1, H, 1, 1)
-        q = torch.cat([q, lam * feats.expand(B, H, S, -1)], dim=-1)
-        k = torch.cat([k, feats.expand(B, H, S, -1)], dim=-1)
-        return q, k
+        return torch.cat([q, lam * feats.expand(B, H, S, -1)], dim=-1), torch.cat([k, feats.expand(B, H, S, -1)], dim=-1)
 
     def naive(self, q, k, v, phase, scale, p):
-        """Reference path: materialise R_ij = mean_f cos(phi_if - phi_jf) as the original did."""
+        """Reference path: explicit scores (+ lambda_h R_ij materialised as in the original),
+        causal mask, softmax, dropout."""
         S = q.shape[2]
         scores = (q @ k.transpose(-2, -1)) * scale
-        R = torch.cos(phase.unsqueeze(2) - phase.unsqueeze(1)).mean(-1)          # (B, S, S)
-        scores = scores + self.lam.view(1, -1, 1, 1) * R.unsqueeze(1)
+        if self.resonant:
+            scores = scores + self.lam.view(1, -1, 1, 1) * resonance(phase).unsqueeze(1)
         mask = torch.ones(S, S, dtype=torch.bool, device=q.device).tril()
         scores = scores.masked_fill(~mask, float("-inf"))
         att = F.dropout(scores.softmax(dim=-1), p=p, training=p > 0)
-        return att @ v
+        return att.to(v.dtype) @ v
 
 
 class MLP(nn.Module):
@@ -173,11 +190,11 @@ class GPT(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.config = cfg
-        self.wte = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.d_model)     # the semantic stream
         self.wpe = nn.Embedding(cfg.max_seq_len, cfg.d_model)
         if cfg.resonator:
-            self.phase = nn.Parameter(torch.zeros(cfg.vocab_size, cfg.n_phases),
-                                      requires_grad=cfg.train_phases)
+            # A plain Parameter (not nn.Embedding) so that requires_grad=False freezes it cleanly.
+            self.phase = nn.Parameter(torch.zeros(cfg.vocab_size, cfg.n_phases), requires_grad=cfg.train_phases)
             if cfg.use_blend:
                 self.phase_proj = nn.Linear(cfg.n_phases, cfg.d_model, bias=False)
                 self.blend = nn.Parameter(torch.full((cfg.d_model,), float(cfg.blend_init)))
@@ -185,12 +202,16 @@ class GPT(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
-        self.lm_head.weight = self.wte.weight  # tied
+        self.lm_head.weight = self.wte.weight  # tied, as the original
 
+    @torch.no_grad()
     def reset_parameters(self, phase_table=None, generator=None):
-        """Initialise as the original did, drawing every number from `generator`."""
+        """Initialise as the original did, drawing every random number from `generator`
+        (in a fixed order, so one seed gives bit-identical weights)."""
         cfg, g = self.config, generator
         for m in self.modules():
+            # lm_head is included although its weight is wte's and is redrawn below: that keeps
+            # the generator's draw order (hence every seed's weights) of the first version.
             if isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0.0, 0.02, generator=g)
                 if m.bias is not None:
@@ -202,46 +223,48 @@ class GPT(nn.Module):
         # The original Standard never re-initialised its position embedding, so it kept
         # nn.Embedding's default N(0, 1): fifty times the token embedding's scale.
         nn.init.normal_(self.wpe.weight, 0.0, 1.0 if cfg.pos_init == "notebook" else 0.02, generator=g)
-        with torch.no_grad():
-            for block in self.blocks:
-                if block.attn.resonant:
-                    block.attn.lam.fill_(cfg.lambda_init)
-            if cfg.resonator:
-                if cfg.use_blend:
-                    self.blend.fill_(cfg.blend_init)
-                if phase_table is None:
-                    phase_table = torch.randn(cfg.vocab_size, cfg.n_phases, generator=g) * 0.3
-                self.phase.copy_(phase_table)
+        for block in self.blocks:
+            if block.attn.resonant:
+                block.attn.lam.fill_(cfg.lambda_init)
+        if cfg.resonator:
+            if cfg.use_blend:
+                self.blend.fill_(cfg.blend_init)
+            if phase_table is None:  # RESONATOR.md "random" init: N(0, 0.3^2) per angle
+                phase_table = torch.randn(cfg.vocab_size, cfg.n_phases, generator=g) * 0.3
+            self.phase.copy_(phase_table)
 
     def forward(self, idx, targets=None):
+        """idx: (B, S) token ids. Returns (logits (B, S, V), mean cross-entropy over targets != -1 or None)."""
         B, S = idx.shape
         if S > self.config.max_seq_len:
             raise ValueError(f"sequence length {S} exceeds max_seq_len {self.config.max_seq_len}")
         pos = self.wpe(torch.arange(S, device=idx.device))
-        sem = self.wte(idx)
+        x = self.wte(idx)
         phase = None
         if self.config.resonator:
-            phase = self.phase[idx]                                   # (B, S, F)
+            phase = self.phase[idx]                                   # (B, S, F), reused by every layer
             if self.config.use_blend:
                 s = torch.sigmoid(self.blend)
-                sem = (1 - s) * sem + s * self.phase_proj(phase)
-        x = self.drop(sem + pos)
+                x = (1 - s) * x + s * self.phase_proj(phase)
+        x = self.drop(x + pos)
         for block in self.blocks:
             x = block(x, phase)
         logits = self.lm_head(self.ln_f(x))
         loss = None
-        if targets is not None:
+        if targets is not None:  # in fp32 even under autocast: the loss is what we compare
             loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
     def num_params(self) -> int:
-        """Unique parameters (the tied head counted once)."""
+        """Unique parameters (the tied head counted once; frozen ones included)."""
         return sum(p.numel() for p in self.parameters())
 
 
 def build_model(config: ModelConfig, phase_table: torch.Tensor | None = None,
                 generator: torch.Generator | None = None) -> GPT:
-    """A freshly initialised model. The same generator seed gives bit-identical weights."""
+    """A freshly initialised model on the CPU. The same generator seed gives bit-identical
+    weights. `phase_table` (vocab_size, n_phases) sets the resonator's phases; the standard
+    kind ignores it."""
     if not isinstance(config, ModelConfig):
         raise TypeError(f"build_model needs a ModelConfig, got {type(config).__name__}")
     if phase_table is not None and config.resonator:
@@ -257,27 +280,31 @@ def build_model(config: ModelConfig, phase_table: torch.Tensor | None = None,
 def count_params(cfg: ModelConfig) -> int:
     """Parameter count by formula (checked against the module in tests)."""
     d, L, V = cfg.d_model, cfg.n_layers, cfg.vocab_size
-    per_block = 4 * d * d + (d * cfg.d_ff + cfg.d_ff) + (cfg.d_ff * d + d) + 2 * 2 * d
-    n = V * d + cfg.max_seq_len * d + L * per_block + 2 * d  # tied head adds nothing
+    per_block = 4 * d * d + (d * cfg.d_ff + cfg.d_ff) + (cfg.d_ff * d + d) + 2 * 2 * d  # attn, mlp, 2 LN
+    n = V * d + cfg.max_seq_len * d + L * per_block + 2 * d  # tied head adds nothing; final LN
     if cfg.resonator:
         n += V * cfg.n_phases
         if cfg.use_blend:
-            n += cfg.n_phases * d + d
+            n += cfg.n_phases * d + d  # phase_proj, blend
         if cfg.use_resonance:
-            n += L * cfg.n_heads
+            n += L * cfg.n_heads       # lambda
     return n
 
 
 def flops_per_token(cfg: ModelConfig, seq_len: int | None = None) -> float:
-    """Training FLOPs per token, PaLM-style: 6 * (non-embedding matmul params + LM head)
-    plus attention 6 * L * S * d (QK^T and AV, forward + backward, causal half not credited),
-    plus the fused resonance features (2F extra dims in QK^T per head)."""
+    """Training (forward + backward) FLOPs per token, the PaLM / nanoGPT estimate
+        6 * N_matmul + 12 * L * d * S
+    N_matmul = weights used in matmuls (Q, K, V, out, MLP, the tied LM head, phase_proj;
+    embedding lookups, biases and norms excluded); 12 L d S = QK^T and AV over all S keys,
+    with no discount for the causal mask (the usual convention, so MFU is comparable).
+    The fused resonance adds 2F dims to every head's QK^T: 12 * L * S * H * F more.
+    The naive path does the same model arithmetic less efficiently: same count."""
     S = seq_len or cfg.max_seq_len
     d, L = cfg.d_model, cfg.n_layers
-    matmul = L * (4 * d * d + 2 * d * cfg.d_ff) + d * cfg.vocab_size
+    n_matmul = L * (4 * d * d + 2 * d * cfg.d_ff) + d * cfg.vocab_size
+    attn = 12 * L * d * S
     if cfg.resonator and cfg.use_blend:
-        matmul += cfg.n_phases * d
-    attn = 2 * L * S * d  # per token forward: QK^T + AV, 2 flops per MAC over S keys
+        n_matmul += cfg.n_phases * d
     if cfg.resonator and cfg.use_resonance:
-        attn += L * S * cfg.n_heads * 2 * cfg.n_phases
-    return 6.0 * matmul + 3.0 * attn
+        attn += 12 * L * S * cfg.n_heads * cfg.n_phases
+    return 6.0 * n_matmul + float(attn)

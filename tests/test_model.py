@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from resonator import ModelConfig, build_model, count_params
-from resonator.checkpoint import CheckpointError, load_model, save_model
-from resonator.model import flops_per_token
+from resonator.checkpoint import CheckpointError, load_config, load_model, save_model
+from resonator.model import flops_per_token, resonance
 
 torch.set_num_threads(1)
 
@@ -53,15 +53,17 @@ def test_original_parameter_counts():
     assert round(count_params(std) / 1e6, 2) == 123.81
     assert round(count_params(res) / 1e6, 2) == 125.45
     assert round(count_params(small) / 1e6, 2) == 52.69
+    assert (count_params(std), count_params(res)) == (123_813_120, 125_446_832)
     assert model(small).num_params() == count_params(small)
 
 
-def test_fused_equals_naive_outputs_and_gradients():
-    fused = model(cfg(attn_impl="fused"))
-    naive = model(cfg(attn_impl="naive"))
+@pytest.mark.parametrize("kw", [dict(), dict(use_blend=False), dict(n_phases=3, n_heads=4)])
+def test_fused_equals_naive_outputs_and_gradients(kw):
+    fused = model(cfg(attn_impl="fused", **kw))
+    naive = model(cfg(attn_impl="naive", **kw))
     with torch.no_grad():  # non-trivial lambda so the resonance term matters
         for blk in fused.blocks:
-            blk.attn.lam.copy_(torch.tensor([1.5, -0.7]))
+            blk.attn.lam.copy_(torch.linspace(1.5, -0.7, blk.attn.n_heads))
     naive.load_state_dict(fused.state_dict())
     x = torch.randint(0, 64, (3, 16), generator=torch.Generator().manual_seed(2))
     t = torch.randint(0, 64, (3, 16), generator=torch.Generator().manual_seed(3))
@@ -74,6 +76,47 @@ def test_fused_equals_naive_outputs_and_gradients():
         assert pf.grad is not None, name
         assert torch.allclose(pf.grad, pn.grad, atol=1e-6, rtol=1e-4), name
     assert fused.blocks[0].attn.lam.grad.abs().sum() > 0 and fused.phase.grad.abs().sum() > 0
+
+
+def test_fused_equals_naive_in_eval_mode_with_dropout():
+    # dropout > 0 in the config but eval mode: both paths are deterministic and must agree
+    fused = model(cfg(attn_impl="fused", dropout=0.1)).eval()
+    naive = model(cfg(attn_impl="naive", dropout=0.1)).eval()
+    x = torch.randint(0, 64, (2, 16), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert (fused(x)[0] - naive(x)[0]).abs().max() < 1e-5
+
+
+def test_resonance_term_matches_definition():
+    # The folded q'k'^T equals qk^T*scale + lambda_h * mean_f cos(phi_i - phi_j), and R is that mean.
+    m = model(cfg())
+    attn = m.blocks[0].attn
+    g = torch.Generator().manual_seed(4)
+    q, k = torch.randn(2, 2, 5, 16, generator=g), torch.randn(2, 2, 5, 16, generator=g)
+    phase = torch.randn(2, 5, 8, generator=g)
+    scale = 0.25
+    q2, k2 = attn.fold_resonance(q, k, phase, scale)
+    R = torch.tensor([[[sum(math.cos(phase[b, i, f] - phase[b, j, f]) for f in range(8)) / 8
+                        for j in range(5)] for i in range(5)] for b in range(2)])
+    assert torch.allclose(resonance(phase), R, atol=1e-6)
+    want = q @ k.transpose(-2, -1) * scale + attn.lam.view(1, 2, 1, 1) * R.unsqueeze(1)
+    assert torch.allclose(q2 @ k2.transpose(-2, -1) * scale, want, atol=1e-5)
+
+
+def test_naive_standard_equals_fused_standard():
+    a, b = model(cfg("standard")), model(cfg("standard", attn_impl="naive"))
+    x = torch.randint(0, 64, (2, 16))
+    assert (a(x)[0] - b(x)[0]).abs().max() < 1e-5
+
+
+def test_loss_ignores_minus_one_targets():
+    m = model(cfg()).eval()
+    x = torch.randint(0, 64, (2, 16), generator=torch.Generator().manual_seed(5))
+    t = x.roll(-1, 1)
+    t[:, -1] = -1
+    logits, loss = m(x, t)
+    want = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 64), t[:, :-1].reshape(-1))
+    assert torch.allclose(loss, want)
 
 
 def test_same_seed_same_init():
@@ -115,6 +158,47 @@ def test_no_resonance_and_frozen_switches():
     m2 = model(cfg(train_lambda=False))
     assert not m2.blocks[0].attn.lam.requires_grad
     assert not hasattr(model(cfg(use_blend=False)), "blend")
+    assert not hasattr(model(cfg(use_blend=False)), "phase_proj")
+
+
+def test_use_resonance_false_is_lambda_zero():
+    # Without resonance the attention is plain: same outputs as a resonant model whose lambda is 0.
+    off = model(cfg(use_resonance=False))
+    on = model(cfg())
+    sd = on.state_dict()
+    for k in [k for k in sd if k.endswith("attn.lam")]:
+        sd.pop(k)
+    off.load_state_dict(sd)
+    with torch.no_grad():
+        for blk in on.blocks:
+            blk.attn.lam.zero_()
+    x = torch.randint(0, 64, (2, 16))
+    assert torch.allclose(off(x)[0], on(x)[0], atol=1e-6)
+    with torch.no_grad():  # and lambda does matter when it is on
+        for blk in on.blocks:
+            blk.attn.lam.fill_(2.0)
+    assert not torch.allclose(off(x)[0], on(x)[0], atol=1e-3)
+
+
+def test_frozen_phases_and_lambda_get_no_gradient():
+    m = model(cfg(train_phases=False, train_lambda=False))
+    x = torch.randint(0, 64, (2, 16))
+    m(x, x)[1].backward()
+    assert m.phase.grad is None and m.blocks[0].attn.lam.grad is None
+    assert m.phase_proj.weight.grad is not None and m.blend.grad is not None
+
+
+def test_dropout_only_where_the_original_had_it():
+    # embeddings + one per MLP; attention-probability dropout is inside the attention call.
+    m = model(cfg(n_layers=3, dropout=0.1))
+    assert sum(isinstance(x, torch.nn.Dropout) for x in m.modules()) == 1 + 3
+    assert all(blk.attn.dropout == 0.1 for blk in m.blocks)
+
+
+def test_standard_ignores_phase_settings():
+    c = cfg("standard")
+    m = model(c, table=torch.randn(3, 3))  # wrong shape, but unused
+    assert not hasattr(m, "phase") and count_params(c) == count_params(dataclasses.replace(c, n_phases=99))
 
 
 def test_phase_table_is_used_and_checked():
@@ -125,7 +209,10 @@ def test_phase_table_is_used_and_checked():
 
 
 @pytest.mark.parametrize("kw, field", [(dict(d_model=30, n_heads=4), "d_model"), (dict(kind="mamba"), "kind"),
-                                       (dict(pos_init="xavier"), "pos_init"), (dict(n_layers=0), "n_layers")])
+                                       (dict(pos_init="xavier"), "pos_init"), (dict(n_layers=0), "n_layers"),
+                                       (dict(attn_impl="flash"), "attn_impl"), (dict(phase_init="vowel"), "phase_init"),
+                                       (dict(vocab_size=-5), "vocab_size"), (dict(dropout=1.0), "dropout"),
+                                       (dict(use_blend="no"), "use_blend"), (dict(lambda_init=float("nan")), "lambda_init")])
 def test_bad_config(kw, field):
     with pytest.raises(ValueError, match=f"ModelConfig.{field}"):
         cfg(**kw)
@@ -137,7 +224,10 @@ def test_checkpoint_round_trip(tmp_path):
     save_model(tmp_path / "m.pt", m, c, extra={"step": 3})
     raw = torch.load(tmp_path / "m.pt", weights_only=True)
     assert raw["step"] == 3 and raw["model_config"] == dataclasses.asdict(c)
+    assert raw["model"]["wte.weight"].data_ptr() == raw["model"]["lm_head.weight"].data_ptr()  # stored once
     back = load_model(tmp_path / "m.pt")
+    assert not back.training and back.lm_head.weight is back.wte.weight
+    assert load_config(tmp_path / "m.pt") == c
     x = torch.randint(0, 64, (2, 16))
     assert torch.equal(m(x)[0], back(x)[0])
 
@@ -153,7 +243,34 @@ def test_corrupt_or_foreign_checkpoint(tmp_path):
         load_model(tmp_path / "o.pt")
     with pytest.raises(CheckpointError, match="does not exist"):
         load_model(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="unreadable"):
+        load_model(tmp_path / "junk.pt")
 
 
-def test_flops_per_token_positive_and_resonator_costs_more():
-    assert flops_per_token(ModelConfig(kind="resonator")) > flops_per_token(ModelConfig(kind="standard")) > 6 * 85e6
+def test_checkpoint_that_does_not_fit_its_config(tmp_path):
+    c = cfg()
+    save_model(tmp_path / "m.pt", model(c), dataclasses.replace(c, d_ff=48))
+    with pytest.raises(CheckpointError, match="do not match"):
+        load_model(tmp_path / "m.pt")
+    save_model(tmp_path / "s.pt", model(c), dataclasses.replace(c, kind="standard"))
+    with pytest.raises(CheckpointError, match="do not match"):
+        load_model(tmp_path / "s.pt")
+    torch.save({"format": "resonator-ckpt-v1", "model_config": {"kind": "mamba"}, "model": {}}, tmp_path / "b.pt")
+    with pytest.raises(CheckpointError, match="model_config"):
+        load_config(tmp_path / "b.pt")
+
+
+def test_flops_per_token():
+    std, res = ModelConfig(kind="standard"), ModelConfig(kind="resonator")
+    d, L, S, V = 768, 12, 256, 50257
+    n_matmul = L * (4 * d * d + 2 * d * 3072) + V * d
+    assert flops_per_token(std) == 6 * n_matmul + 12 * L * d * S          # PaLM / nanoGPT estimate
+    assert flops_per_token(res) == flops_per_token(std) + 6 * 32 * d + 12 * L * S * 12 * 32
+    assert 1.0 < flops_per_token(res) / flops_per_token(std) < 1.05
+
+
+def test_pickled_object_checkpoint_is_refused(tmp_path):
+    torch.save({"format": "resonator-ckpt-v1", "cfg": ModelConfig()}, tmp_path / "p.pt")  # needs unpickling code
+    with pytest.raises(CheckpointError, match="weights_only"):
+        load_model(tmp_path / "p.pt")
