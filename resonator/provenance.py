@@ -7,6 +7,9 @@ import platform
 import subprocess
 
 
+CODE_PATHS = ("resonator", "pipeline", "evals", "params.yaml", "dvc.yaml", "pyproject.toml")
+
+
 def git_commit() -> dict:
     def git(*args):
         try:
@@ -14,7 +17,9 @@ def git_commit() -> dict:
         except (OSError, subprocess.SubprocessError):
             return ""
     commit = git("rev-parse", "HEAD") or None
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None
+    # Dirty means uncommitted changes to what can change a result (code, params, stage
+    # definitions), not to the results files the pipeline itself rewrites as it runs.
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)) if commit else None
     return {"commit": commit, "dirty": dirty}
 
 

@@ -277,6 +277,10 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
 
     if step == 0 and not rows:
         rows.append({"step": 0, "tokens": 0, "train_loss": None, **pick(validate())})
+        if rank == 0:
+            # Written now, not at the first eval: a run that diverges early still leaves
+            # the curve DVC declares, and the loss it started from.
+            write_curve(run_dir / "curve.tsv", rows)
     model.train()
     local_accum = tc.grad_accum // world
     interval_losses = []

@@ -111,6 +111,20 @@ def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
 
 
+def test_nan_before_first_eval_still_leaves_the_curve(tmp_path):
+    # DVC declares curve.tsv as an output of every run, diverged or not.
+    data = make_data(tmp_path)
+
+    def poison(step, loss):
+        return loss * float("nan")
+    with pytest.raises(TrainingDivergedError, match="at step 0"):
+        train(mcfg(), tcfg(), data, tmp_path / "run", seed=0, callbacks={"on_loss": poison})
+    rows = (tmp_path / "run" / "curve.tsv").read_text().splitlines()
+    assert rows[0].split("\t")[:4] == ["step", "tokens", "train_loss", "val_loss"]
+    assert len(rows) == 2 and rows[1].split("\t")[0] == "0"
+    assert math.isfinite(float(rows[1].split("\t")[3]))
+
+
 def test_same_seed_same_data_order_for_every_variant(tmp_path):
     data = make_data(tmp_path)
     seen = {}
