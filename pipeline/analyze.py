@@ -78,21 +78,51 @@ def spread(values):
             "per_seed": values}
 
 
-def table(summary: dict) -> str:
-    cols = [c for c in SCALARS if any(summary[v][c]["n"] for v in summary)]
-    head = " & ".join(["variant"] + [LABELS[c] for c in cols]) + r" \\"
-    rows = []
-    for v, s in summary.items():
-        cells = [tex_escape(v)]
-        for c in cols:
-            m, sd = s[c]["mean"], s[c]["sd"]
-            cells.append("--" if m is None else (f"{m:.3f}" + (f" $\\pm$ {sd:.3f}" if sd is not None else "")))
-        rows.append(" & ".join(cells) + r" \\")
-    return ("\\begin{table}[h]\\centering\\small\\resizebox{\\linewidth}{!}{\\begin{tabular}{l" + "r" * len(cols)
-            + "}\\toprule\n" + head + "\n\\midrule\n" + "\n".join(rows) + "\n\\bottomrule\\end{tabular}}\n"
-            "\\caption{Instrument readings on a fixed test-split probe batch, final checkpoints, mean $\\pm$ sd over "
-            "seeds. $\\Delta$loss: loss change when $\\lambda$ is zeroed, the blend is zeroed, or phase rows are "
-            "shuffled (computed on substituted parameters; the trained model is unchanged).}\\end{table}\n")
+PHASE_COLS = ["blend_mean", "lambda_abs_mean", "lambda_r_share", "attention_rhyme", "attention_other",
+              "dloss_lambda_zero", "dloss_blend_zero", "dloss_phases_shuffled"]
+SHARED_COLS = ["spectral_entropy", "effective_rank", "attention_entropy"]
+
+
+def num(x: float) -> str:
+    """Three decimals, or two significant digits where three decimals would print a misleading 0.000."""
+    return f"{x:.1e}" if x != 0 and abs(x) < 5e-4 else f"{x:.3f}"
+
+
+FIT = "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{"  # shrink only if too wide
+
+
+def cell(s: dict) -> str:
+    m, sd = s["mean"], s["sd"]
+    return "--" if m is None else num(m) + (f" $\\pm$ {num(sd)}" if sd is not None else "")
+
+
+def table(summary: dict, cols: list[str], caption: str, transpose: bool = False) -> str:
+    """Variants without any reading in these columns (standard models for the phase columns) are
+    left out. Transposed (a row per reading, a column per variant) where the readings are many."""
+    cols = [c for c in cols if any(summary[v][c]["n"] for v in summary)]
+    shown = [v for v in summary if any(summary[v][c]["n"] for c in cols)]
+    if not cols or not shown:
+        return ""
+    if transpose:
+        short = [tex_escape(v.removeprefix("resonator_").replace("_", " ")) for v in shown]
+        head = " & ".join(["reading"] + short) + r" \\"
+        rows = [" & ".join([LABELS[c]] + [cell(summary[v][c]) for v in shown]) + r" \\" for c in cols]
+        spec = "l" + "r" * len(shown)
+    else:
+        head = " & ".join(["variant"] + [LABELS[c] for c in cols]) + r" \\"
+        rows = [" & ".join([tex_escape(v)] + [cell(summary[v][c]) for c in cols]) + r" \\" for v in shown]
+        spec = "l" + "r" * len(cols)
+    return ("\\begin{table}[tbp]\\centering\\small" + FIT + "\\begin{tabular}{" + spec + "}\\toprule\n" + head
+            + "\n\\midrule\n" + "\n".join(rows) + "\n\\bottomrule\\end{tabular}}\n"
+            f"\\caption{{{caption}}}\\end{{table}}\n")
+
+
+PHASE_CAPTION = ("Phase-channel readings of the resonator variants (columns; prefix resonator\\_ omitted) on a fixed test-split probe batch, final checkpoints, mean "
+                 "$\\pm$ sd over seeds. $\\Delta$loss: loss change when $\\lambda$ is zeroed, the blend is zeroed, or "
+                 "phase rows are shuffled (computed on substituted parameters; the trained model is unchanged). "
+                 "Attention columns: mean attention weight on rhyming and on other token pairs.")
+SHARED_CAPTION = ("Readings every model has, same probe batch: spectral entropy of activations along the sequence, "
+                  "effective rank of hidden states, attention entropy (nats), mean over layers, heads and seeds.")
 
 
 def main(argv=None) -> int:
@@ -123,21 +153,29 @@ def main(argv=None) -> int:
     # lambda by layer and head (mean over seeds) for the phonetic resonator
     lam_runs = [r["lambda"] for r in per_run.get("resonator_phonetic", {}).values() if r.get("lambda")]
     if lam_runs:
-        fig, ax = plt.subplots(figsize=(3.2, 2.4))
-        im = ax.imshow(np.mean(lam_runs, axis=0), cmap="coolwarm", aspect="auto")
+        lam = np.mean(lam_runs, axis=0)
+        fig, ax = plt.subplots(figsize=(2.6, 2.1))
+        lim = float(np.abs(lam).max()) or 1.0
+        im = ax.imshow(lam, cmap="coolwarm", vmin=-lim, vmax=lim, aspect="auto")
+        ax.set_xticks(range(lam.shape[1]))
+        ax.set_yticks(range(lam.shape[0]))
+        for (i, j), x in np.ndenumerate(lam):
+            ax.text(j, i, f"{x:.3f}", ha="center", va="center", fontsize=7)
         ax.set_xlabel("head")
         ax.set_ylabel("layer")
-        fig.colorbar(im, ax=ax, label="lambda (mean over seeds)")
+        fig.colorbar(im, ax=ax, label="$\\lambda$, mean over seeds")
         savefig(fig, out / "analysis" / "lambda.pdf")
-        figs.append(("lambda.pdf", "learned $\\lambda$ by layer and head, resonator\\_phonetic"))
+        figs.append(("lambda.pdf", "learned $\\lambda$ by layer and head (phonetic resonator, mean over seeds; "
+                     "initialised at 0.1)"))
     blends = [x for r in per_run.get("resonator_phonetic", {}).values() if r.get("blend_values") for x in r["blend_values"]]
     if blends:
-        fig, ax = plt.subplots(figsize=(3.2, 2.4))
+        fig, ax = plt.subplots(figsize=(2.6, 2.1))
         ax.hist(blends, bins=30)
+        ax.set_ylabel("dimensions")
         ax.set_xlabel("$\\sigma(b)$ per dimension, all seeds")
         savefig(fig, out / "analysis" / "blend.pdf")
         figs.append(("blend.pdf", "distribution of the learned blend $\\sigma(b)$"))
-    fig, ax = plt.subplots(figsize=(3.2, 2.4))
+    fig, ax = plt.subplots(figsize=(2.6, 2.1))
     for i, v in enumerate(["standard", "resonator_phonetic"]):
         specs = [r["spectrum_last_layer"] for r in per_run.get(v, {}).values()]
         if specs:
@@ -148,9 +186,32 @@ def main(argv=None) -> int:
     ax.legend(fontsize=6)
     savefig(fig, out / "analysis" / "spectra.pdf")
     figs.append(("spectra.pdf", "power spectra of the last layer's residual stream"))
-    body = table(summary) if summary else "No finished runs to analyse.\n"
-    body += "".join(f"\\begin{{figure}}[h]\\centering\\includegraphics[width=0.45\\linewidth]{{gen/analysis/{f}}}"
-                    f"\\caption{{{c}.}}\\end{{figure}}\n" for f, c in figs)
+    n_runs = sum(len(r) for r in per_run.values())
+    body = (f"We ran the three instruments of the framework on the final checkpoint of each of the {n_runs} finished "
+            f"runs, on the same {probe.shape[0] if probe is not None else 0} windows of the test split "
+            "(Tables~\\ref{tab:phase-readings} and~\\ref{tab:shared-readings}, Figure~\\ref{fig:instruments}).\n\n")
+    ph = summary.get("resonator_phonetic", {})
+    dl, db, ds = (ph.get(k, {}).get("mean") for k in ("dloss_lambda_zero", "dloss_blend_zero", "dloss_phases_shuffled"))
+    if None not in (dl, db, ds):
+        # Generated, like every result sentence: which path the trained network actually uses.
+        where = ("it uses the phase channel through the embedding blend, hardly through the attention bias"
+                 if abs(dl) < 0.01 * abs(db) else
+                 "both the attention bias and the embedding blend carry part of the phase channel")
+        body += (f"In the phonetic resonator, zeroing every $\\lambda$ changes the probe loss by {num(dl)} nats on "
+                 f"average, zeroing the blend by {num(db)}, and shuffling the rows of the phase table by {num(ds)}: "
+                 f"{where}.\n\n")
+    if summary:
+        body += table(summary, PHASE_COLS, PHASE_CAPTION + "\\label{tab:phase-readings}", transpose=True)
+        body += table(summary, SHARED_COLS, SHARED_CAPTION + "\\label{tab:shared-readings}")
+    else:
+        body = "No finished runs to analyse.\n"
+    if figs:
+        w = f"{0.96 / len(figs):.2f}\\linewidth"
+        panels = "\\hfill\n".join(f"\\begin{{minipage}}[t]{{{w}}}\\centering\\includegraphics[width=\\linewidth]"
+                                  f"{{gen/analysis/{f}}}\\\\ \\small ({chr(97 + i)}) {c}\\end{{minipage}}"
+                                  for i, (f, c) in enumerate(figs))
+        body += ("\\begin{figure}[tbp]\\centering\n" + panels + "\n\\caption{Inside the networks.}"
+                 "\\label{fig:instruments}\\end{figure}\n")
     if skipped:
         body += f"Runs not analysed (missing or diverged): {len(skipped)}.\n"
     atomic_write_text(out / "analysis.tex", "% generated by pipeline/analyze.py\n" + body)

@@ -268,6 +268,8 @@ class Macros:
         self.profile, self.lines = profile, []
 
     def add(self, name_parts, value: str):
+        if re.match(r"-\d", value):  # a typeset minus sign, not a hyphen, in running text
+            value = "$-$" + value[1:]
         self.lines.append(f"\\newcommand{{\\{macro_name(self.profile, *name_parts)}}}{{{value}}}")
 
     def text(self) -> str:
@@ -367,20 +369,25 @@ def table_hypotheses(hyps) -> str:
             + "\n\\midrule\n" + "\n".join(rows) + "\n\\bottomrule\n\\end{tabular}\n")
 
 
+METRIC_LABEL = {"lm_test/bits_per_byte": "test bits/byte", "val_loss": "val NLL", "val_ppl": "val PPL",
+                "rhyme/acc": "rhyme acc.", "cloze/acc": "cloze acc.", "agreement/acc": "agreement acc."}
+
+
 def table_prereg(p) -> str:
     rows = []
     for hyp in p.hypotheses["tests"]:
         metric = hyp.get("metric", p.hypotheses["primary_metric"])
-        rows.append(f"{hyp['id']} & {tex_escape(hyp['a'])} vs {tex_escape(hyp['b'])} & {tex_escape(metric)} & "
+        rows.append(f"{hyp['id']} & \\texttt{{{tex_escape(hyp['a'])}}} vs \\texttt{{{tex_escape(hyp['b'])}}} & "
+                    f"{tex_escape(METRIC_LABEL.get(metric, metric))} & "
                     f"{better_of(metric, hyp)} & {hyp['family']} & {tex_escape(hyp.get('question', ''))} \\\\")
-    return ("% generated from params.yaml (hypotheses)\n\\begin{tabularx}{\\linewidth}{lllllX}\n\\toprule\n"
+    return ("% generated from params.yaml (hypotheses)\n\\begin{tabularx}{\\linewidth}{@{}l>{\\raggedright\\arraybackslash}p{0.36\\linewidth}lll>{\\raggedright\\arraybackslash}X@{}}\n\\toprule\n"
             "id & comparison & metric & better & family & question \\\\\n\\midrule\n" + "\n".join(rows)
             + "\n\\bottomrule\n\\end{tabularx}\n")
 
 
 VERDICT_SENTENCE = {
-    "better": "A is better than B: the difference is significant at the pre-registered level (Holm-corrected within the main family) and points the better way",
-    "worse": "A is worse than B: the difference is significant at the pre-registered level (Holm-corrected within the main family) and points the worse way",
+    "better": "A is better than B: the difference is significant at the pre-registered level{where} and points the better way",
+    "worse": "A is worse than B: the difference is significant at the pre-registered level{where} and points the worse way",
     "equivalent": "A and B are equivalent within the pre-registered margin",
     "inconclusive": "the evidence does not decide between A and B at this seed count",
 }
@@ -402,9 +409,83 @@ def claims_tex(p, hyps) -> str:
         lines.append(
             f"\\item \\textbf{{{r['id']}}} ({pair}): {q} Mean paired difference {name('Diff')} bits per byte "
             f"(95\\% CI {name('CiLow')} to {name('CiHigh')}; {name('N')} seeds; sign-flip {name('P')}{adj}; "
-            f"$g_z$ = {name('Gz')}). Verdict: \\textbf{{{name('Verdict')}}}, i.e. {VERDICT_SENTENCE[r['verdict']]}.")
+            f"$g_z$ = {name('Gz')}). Verdict: \\textbf{{{name('Verdict')}}}, i.e. "
+            f"{VERDICT_SENTENCE[r['verdict']].format(where=' (Holm-corrected within the main family)' if r['family'] == 'main' else ' (unadjusted: outside the Holm family)')}.")
     lines.append("\\end{itemize}")
     return "\n".join(lines) + "\n"
+
+
+# What each pre-registered comparison means for the claim, one sentence per possible verdict.
+# The paper's conclusion is assembled from these by the verdicts, so it cannot drift from the
+# results; {d} is the comparison's mean difference, {ci} its interval. Hypotheses added later
+# without an entry here still appear in the claims list and tables.
+CONCLUSION = {
+    "H0": {
+        "better": "The original comparison reproduces in direction: against the notebook-initialised baseline the "
+                  "phonetic resonator is better by {absd} bits per byte ({ci}; H0).",
+        "worse": "The original comparison does not reproduce: against the notebook-initialised baseline the phonetic "
+                 "resonator is worse by {absd} bits per byte ({ci}; H0).",
+        "equivalent": "The original comparison does not reproduce: the phonetic resonator and the notebook-initialised "
+                      "baseline are equivalent ({d}, {ci}; H0).",
+        "inconclusive": "The original comparison is undecided at this seed count ({d}, {ci}; H0)."},
+    "H3": {
+        "worse": "That baseline is handicapped by its initialisation alone: with matched initialisation the same "
+                 "standard model improves by {absd} bits per byte ({ci}; H3){share}.",
+        "better": "The notebook initialisation does not handicap the baseline; it is better than matched "
+                  "initialisation ({d}, {ci}; H3).",
+        "equivalent": "The initialisation difference alone makes no measurable difference ({d}, {ci}; H3).",
+        "inconclusive": "Whether the initialisation difference alone matters is undecided ({d}, {ci}; H3)."},
+    "H1a": {
+        "better": "Against a standard model with matched initialisation the resonator is still better ({d}, {ci}; H1a),",
+        "worse": "Against a standard model with matched initialisation the resonator is worse ({d}, {ci}; H1a),",
+        "equivalent": "Against a standard model with matched initialisation the resonator is equivalent ({d}, {ci}; H1a),",
+        "inconclusive": "Against a standard model with matched initialisation the difference is undecided ({d}, {ci}; H1a),"},
+    "H1b": {
+        "better": "and it also beats a standard model given the same parameter count ({d}, {ci}; H1b).",
+        "worse": "but it is worse than a standard model given the same parameter count ({d}, {ci}; H1b).",
+        "equivalent": "and it is equivalent to a standard model given the same parameter count ({d}, {ci}; H1b): the "
+                      "extra parameters, not the phase mechanism, account for the difference.",
+        "inconclusive": "but not demonstrably better than a standard model given the same parameter count ({d}, {ci}; "
+                        "H1b): the evidence shows no advantage beyond what the extra parameters give a standard model."},
+    "H2": {
+        "better": "Rhyme-class initialisation helps: phonetic phases beat random phases ({d}, {ci}; H2).",
+        "worse": "Rhyme-class initialisation hurts: phonetic phases are worse than random phases ({d}, {ci}; H2).",
+        "equivalent": "Rhyme-class initialisation does not matter: phonetic and random phases are equivalent within "
+                      "the margin ({d}, {ci}; H2).",
+        "inconclusive": "Whether rhyme-class initialisation matters is undecided ({d}, {ci}; H2)."},
+    "H5b": {
+        "better": "Removing the attention resonance term improves the model ({d}, {ci}; H5b).",
+        "worse": "The attention resonance term matters: removing it hurts ({d}, {ci}; H5b).",
+        "equivalent": "The attention resonance term, the part of the design that makes it a resonator, can be removed "
+                      "without a measurable change ({d}, {ci}; H5b).",
+        "inconclusive": "Whether the attention resonance term matters is undecided ({d}, {ci}; H5b)."},
+    "H5c": {
+        "better": "Removing the phase blend from the embedding improves the model ({d}, {ci}; H5c).",
+        "worse": "The phase blend in the embedding matters: removing it hurts ({d}, {ci}; H5c).",
+        "equivalent": "The phase blend in the embedding can be removed without a measurable change ({d}, {ci}; H5c).",
+        "inconclusive": "Whether the phase blend in the embedding matters is undecided at this seed count ({d}, {ci}; H5c)."},
+}
+CONCLUSION_ORDER = ["H0", "H3", "H1a", "H1b", "H2", "H5b", "H5c"]
+
+
+def conclusion_tex(p, hyps) -> str:
+    """The paragraph that says what the evidence supports, assembled from the verdicts."""
+    by_id = {r["id"]: r for r in hyps}
+    parts = []
+    for hid in CONCLUSION_ORDER:
+        r = by_id.get(hid)
+        if r is None or r["comparison"] is None:
+            continue
+        mid = macro_name(p.profile, hid, "")
+        d, lo, hi = (f"\\{mid}{k}{{}}" for k in ("Diff", "CiLow", "CiHigh"))
+        absd = fmt(abs(r["comparison"]["mean_diff"]))
+        share = ""
+        h0 = (by_id.get("H0") or {}).get("comparison")
+        if hid == "H3" and h0 and h0["mean_diff"]:
+            share = (f", which is {abs(r['comparison']['mean_diff'] / h0['mean_diff']) * 100:.0f}\\% of the size "
+                     "of the original comparison's difference (H0) and has nothing to do with phase")
+        parts.append(CONCLUSION[hid][r["verdict"]].format(d=d, ci=f"95\\% CI {lo} to {hi}", absd=absd, share=share))
+    return "% generated by pipeline/stats.py from the verdicts\n" + " ".join(parts) + "\n"
 
 
 def rules_tex() -> str:
@@ -569,6 +650,7 @@ def main(argv=None) -> int:
     atomic_write_text(out / "tex" / "table_prereg.tex", table_prereg(p))
     atomic_write_text(out / "tex" / "rules.tex", rules_tex())
     atomic_write_text(out / "tex" / "claims.tex", claims_tex(p, hyps))
+    atomic_write_text(out / "tex" / "conclusion.tex", conclusion_tex(p, hyps))
     # a flat summary for `dvc metrics show`
     flat = {r["id"]: {"diff": (r["comparison"] or {}).get("mean_diff"), "p_adj": r["p_adjusted"],
                       "verdict": r["verdict"]} for r in hyps}
