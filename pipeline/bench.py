@@ -182,7 +182,7 @@ def instrument_overhead(size: dict, device: str, iters: int = 5) -> dict:
     plain, bare = statistics.median(plain_t), statistics.median(bare_t)
     for inst in (FrequencyAnalyzer(), ComplexityAnalyzer(), ResonanceAnalyzer()):
         wrapped.register_instrument(inst)
-    full = timeit(lambda: wrapped(x))
+    full = statistics.median(timeit(lambda: wrapped(x)))
     return {"plain_s": plain, "wrapped_no_instruments_s": bare, "wrapped_all_instruments_s": full,
             "no_instrument_overhead": bare / plain - 1}
 
@@ -229,10 +229,10 @@ def main(argv=None) -> int:
     ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="bf16 = autocast (CUDA)")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
-    ap.add_argument("--warmup", type=int, default=None, help="default 3 (0 for the paper size on CPU)")
-    ap.add_argument("--iters", type=int, default=None, help="default 5 per round (1 for the paper size on CPU)")
+    ap.add_argument("--warmup", type=int, default=None, help="default 3 (1 for the paper size on CPU)")
+    ap.add_argument("--iters", type=int, default=None, help="default 5 per round (2 for the paper size on CPU)")
     ap.add_argument("--rounds", type=int, default=None,
-                    help="fresh processes per configuration, variants alternating; default 2 (1 for paper on CPU)")
+                    help="fresh processes per configuration, variants alternating; default 2")
     ap.add_argument("--out", default="bench")
     ap.add_argument("--peak-tflops", type=float, default=989.0,
                     help="accelerator peak for MFU; 989 = H100 SXM dense BF16 (datasheet)")
@@ -256,10 +256,12 @@ def main(argv=None) -> int:
     rows = []
     for name, size in sizes.items():
         slow = name == "paper" and args.device == "cpu"
-        # CPU at paper size: ~30-50 s per step, so one step each keeps the default run near 3 minutes.
-        warmup = args.warmup if args.warmup is not None else (0 if slow else 3)
-        iters = args.iters if args.iters is not None else (1 if slow else 5)
-        rounds = args.rounds if args.rounds is not None else (1 if slow else 2)
+        # CPU at paper size: 10-50 s per step depending on the CPU. One warm-up step (the first
+        # step also pays for the allocator and kernel selection) and two timed steps in each of
+        # two rounds keep the default run within a few minutes.
+        warmup = args.warmup if args.warmup is not None else (1 if slow else 3)
+        iters = args.iters if args.iters is not None else (2 if slow else 5)
+        rounds = args.rounds if args.rounds is not None else 2
         runs = {v: [] for v in VARIANTS}
         # Variants alternate over rounds (A B C A B C), so that a neighbour's load burst on a
         # shared machine does not land on one variant only.
@@ -311,10 +313,11 @@ def main(argv=None) -> int:
             "sizes": sizes, "wall_s": time.time() - t_start}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"results_{args.device}.json").write_text(json.dumps(
-        {"meta": meta, "models": rows, "attention": micro, "instruments": inst}, indent=1) + "\n")
+    from resonator.atomic import atomic_write_json, atomic_write_text
+    atomic_write_json(out / f"results_{args.device}.json",
+                      {"meta": meta, "models": rows, "attention": micro, "instruments": inst})
     md = report(meta, rows, micro, inst, args.device)
-    (out / f"results_{args.device}.md").write_text(md)
+    atomic_write_text(out / f"results_{args.device}.md", md)
     print(md)
     return 0
 
