@@ -280,6 +280,22 @@ def p_text(p) -> str:
     return "p<0.001" if p is not None and p < 0.001 else f"p={fmt_p(p)}"
 
 
+def describe_hardware(hw: dict) -> str:
+    return hw.get("gpu") or (f"{hw.get('cpu_count')}-core {hw.get('machine')} CPU"
+                             + (f" ({hw['cpu']})" if hw.get("cpu") else ""))
+
+
+def train_hardware(runs: dict) -> list[str]:
+    """Where the runs were trained (not where the statistics ran), each distinct machine once."""
+    seen = []
+    for v in runs.values():
+        for r in v.values():
+            hw = ((r.get("train") or {}).get("provenance") or {}).get("hardware")
+            if hw and describe_hardware(hw) not in seen:
+                seen.append(describe_hardware(hw))
+    return seen
+
+
 def write_numbers(p, summ, hyps, meta, original) -> str:
     m = Macros(p.profile)
     primary = p.hypotheses["primary_metric"]
@@ -320,8 +336,7 @@ def write_numbers(p, summ, hyps, meta, original) -> str:
     m.add(("ParamsHash",), p.hash[:12])
     m.add(("PreregHash",), p.prereg_hash[:12])
     m.add(("Produced",), meta["provenance"]["utc"][:10])
-    hw = meta["provenance"]["hardware"]
-    m.add(("Hardware",), tex_escape(hw.get("gpu") or f"{hw.get('cpu_count')}-core {hw.get('machine')} CPU"))
+    m.add(("Hardware",), tex_escape("; ".join(meta["train_hardware"]) or describe_hardware(meta["provenance"]["hardware"])))
     return m.text()
 
 
@@ -641,7 +656,7 @@ def main(argv=None) -> int:
     meta = {"profile": p.profile, "params_hash": p.hash, "prereg_hash": p.prereg_hash, "n_runs": n_runs,
             "n_diverged": n_div, "tokens_seen": tokens, "provenance": prov,
             "verdict_rule": st.VERDICT_RULE, "incomplete_pair_rule": st.INCOMPLETE_PAIR_RULE,
-            "seeds": p.seeds, "groups": p.groups, "original": original}
+            "seeds": p.seeds, "groups": p.groups, "original": original, "train_hardware": train_hardware(runs)}
     atomic_write_json(out / "stats.json", {"meta": meta, "variants": summ, "hypotheses": hyps})
     atomic_write_text(out / "tex" / "numbers.tex", write_numbers(p, summ, hyps, meta, original))
     atomic_write_text(out / "tex" / "original.tex", write_original_macros(original))

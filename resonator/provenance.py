@@ -34,8 +34,20 @@ def versions() -> dict:
     return out
 
 
+def cpu_model() -> str | None:
+    """The CPU's marketing name: results are bitwise-reproducible only on the same CPU model."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def hardware() -> dict:
-    hw = {"machine": platform.machine(), "cpu_count": os.cpu_count(), "gpu": None}
+    hw = {"machine": platform.machine(), "cpu": cpu_model(), "cpu_count": os.cpu_count(), "gpu": None}
     try:
         import torch
         if torch.cuda.is_available():
