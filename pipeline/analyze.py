@@ -186,21 +186,21 @@ def main(argv=None) -> int:
     ax.legend(fontsize=6)
     savefig(fig, out / "analysis" / "spectra.pdf")
     figs.append(("spectra.pdf", "power spectra of the last layer's residual stream"))
-    n_runs = sum(len(r) for r in per_run.values())
-    body = (f"We ran the three instruments of the framework on the final checkpoint of each of the {n_runs} finished "
-            f"runs, on the same {probe.shape[0] if probe is not None else 0} windows of the test split "
-            "(Tables~\\ref{tab:phase-readings} and~\\ref{tab:shared-readings}, Figure~\\ref{fig:instruments}).\n\n")
-    ph = summary.get("resonator_phonetic", {})
-    dl, db, ds = (ph.get(k, {}).get("mean") for k in ("dloss_lambda_zero", "dloss_blend_zero", "dloss_phases_shuffled"))
-    if None not in (dl, db, ds):
-        # Generated, like every result sentence: which path the trained network actually uses.
-        where = ("it uses the phase channel through the embedding blend, hardly through the attention bias"
-                 if abs(dl) < 0.01 * abs(db) else
-                 "both the attention bias and the embedding blend carry part of the phase channel")
-        body += (f"In the phonetic resonator, zeroing every $\\lambda$ changes the probe loss by {num(dl)} nats on "
-                 f"average, zeroing the blend by {num(db)}, and shuffling the rows of the phase table by {num(ds)}: "
-                 f"{where}.\n\n")
     if summary:
+        body = (f"We ran the three instruments of the framework on the final checkpoint of each of the "
+                f"{sum(len(r) for r in per_run.values())} finished runs, on the same {probe.shape[0]} windows of "
+                "the test split (Tables~\\ref{tab:phase-readings} and~\\ref{tab:shared-readings}, "
+                "Figure~\\ref{fig:instruments}).\n\n")
+        ph = summary.get("resonator_phonetic", {})
+        dl, db, ds = (ph.get(k, {}).get("mean") for k in ("dloss_lambda_zero", "dloss_blend_zero", "dloss_phases_shuffled"))
+        if None not in (dl, db, ds):
+            # Generated, like every result sentence: which path the trained network actually uses.
+            where = ("it uses the phase channel through the embedding blend, hardly through the attention bias"
+                     if abs(dl) < 0.01 * abs(db) else
+                     "both the attention bias and the embedding blend carry part of the phase channel")
+            body += (f"In the phonetic resonator, zeroing every $\\lambda$ changes the probe loss by {num(dl)} nats on "
+                     f"average, zeroing the blend by {num(db)}, and shuffling the rows of the phase table by {num(ds)}: "
+                     f"{where}.\n\n")
         body += table(summary, PHASE_COLS, PHASE_CAPTION + "\\label{tab:phase-readings}", transpose=True)
         body += table(summary, SHARED_COLS, SHARED_CAPTION + "\\label{tab:shared-readings}")
     else:
