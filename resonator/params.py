@@ -16,11 +16,18 @@ from typing import Any
 
 import yaml
 
+from resonator.errors import ProjectError
+
 PROFILES = ("tiny", "small", "paper", "gpu")
 
 
-class ParamsError(ValueError):
+class ParamsError(ProjectError, ValueError):
     """params.yaml is malformed; the message names the file and the key."""
+
+    def __init__(self, message: str):
+        # Kept as one preformatted message: "<file>: key '<dotted>': <what>"
+        where, _, what = message.partition(": ")
+        super().__init__(where, what or message)
 
 
 # ---------------------------------------------------------------------------
