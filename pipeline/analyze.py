@@ -127,15 +127,14 @@ SHARED_CAPTION = ("Readings every model has, same probe batch: spectral entropy 
 
 def main(argv=None) -> int:
     p = load_for_stage()
-    P = p.profile
-    data = Path("data") / P
-    classes = np.load(data / "phases" / "classes.npy")
-    out = Path("results") / P
+    lay = p.layout
+    classes = np.load(lay.classes)
+    out = lay.results
     per_run, skipped = {}, []
     probe = None
     for variant, seed in p.runs():
-        run = Path("runs") / P / variant / f"s{seed}"
-        tj = run / "train.json"
+        run = lay.run(variant, seed)
+        tj = run.train_json
         if not tj.exists():
             skipped.append({"variant": variant, "seed": seed, "reason": "missing run"})
             continue
@@ -143,8 +142,8 @@ def main(argv=None) -> int:
             skipped.append({"variant": variant, "seed": seed, "reason": "diverged"})
             continue
         if probe is None:
-            probe = probe_batch(data / "tokens", p.active["model"]["max_seq_len"])
-        per_run.setdefault(variant, {})[seed] = analyse_run(run / "ckpt" / "final.pt", probe, classes)
+            probe = probe_batch(lay.tokens, p.active["model"]["max_seq_len"])
+        per_run.setdefault(variant, {})[seed] = analyse_run(run.final, probe, classes)
     summary = {v: {c: spread([r.get(c) for r in runs.values()]) for c in SCALARS} for v, runs in per_run.items()}
     atomic_write_json(out / "analysis" / "analysis.json", {"summary": summary, "runs": per_run, "skipped": skipped,
                                                            "probe_windows": PROBE_WINDOWS})

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.train import phase_seed
 from resonator.params import load_for_stage
-from resonator.phases import phase_table
+from resonator.phases import phase_seed, phase_table
 from resonator.tokenizer import read_meta
 from resonator.train import train
 
@@ -32,10 +31,11 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--micro-batch", type=int, default=2)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--profile", help="profile whose full-size model to run (default: params.yaml's)")
     args = ap.parse_args(argv)
-    p = load_for_stage()
-    data = Path("data") / p.profile
-    meta = read_meta(data / "tokens")
+    p = load_for_stage(profile=args.profile)
+    lay = p.layout
+    meta = read_meta(lay.tokens)
     mcfg = p.model_config(args.variant, meta["vocab_size"])
     tcfg = dataclasses.replace(p.train_config(), device="cpu", dtype="fp32", compile=False, max_steps=args.steps,
                                micro_batch=args.micro_batch, grad_accum=1, eval_interval=args.steps,
@@ -43,11 +43,11 @@ def main(argv=None) -> int:
     table = None
     if mcfg.kind == "resonator":
         ph = p.active["phases"]
-        table = phase_table(np.load(data / "phases" / "classes.npy"), mcfg.phase_init, mcfg.n_phases,
+        table = phase_table(np.load(lay.classes), mcfg.phase_init, mcfg.n_phases,
                             phase_seed(args.seed), ph["sigma"], ph["jitter"])
     out = Path(args.out or tempfile.mkdtemp(prefix="dryrun-"))
     t0 = time.perf_counter()
-    m = train(mcfg, tcfg, data / "tokens", out, seed=args.seed, phase_table=table)
+    m = train(mcfg, tcfg, lay.tokens, out, seed=args.seed, phase_table=table)
     report = {"profile": p.profile, "variant": args.variant, "n_params": m["n_params"], "steps": m["steps"],
               "val_loss": m["val_loss"], "tokens_per_s_cpu": m["tokens_per_s"], "seconds": time.perf_counter() - t0,
               "model": dataclasses.asdict(mcfg), "note": "CPU fp32 dry run with a small micro-batch; not a result"}

@@ -131,10 +131,9 @@ def run(cfg: dict, corpus_dir, tokenizer_path, out_dir, metrics_path) -> dict:
 
 def main(argv=None) -> int:
     p = load_for_stage()
-    P = Path("data") / p.profile
     try:
-        m = run(p.active["eval"], P / "corpus", P / "tokenizer" / "tokenizer.json", P / "evalsets",
-                Path("metrics") / p.profile / "evalsets.json")
+        m = run(p.active["eval"], p.layout.corpus, p.layout.tokenizer, p.layout.evalsets,
+                p.layout.stage_metrics("evalsets"))
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

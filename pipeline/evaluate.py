@@ -14,7 +14,6 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 from resonator.atomic import atomic_write_json, atomic_write_text  # noqa: E402
 from resonator.params import load_for_stage  # noqa: E402
@@ -24,30 +23,30 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variant", required=True)
     ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--profile", help="profile to evaluate (tools without DVC; default: the one params.yaml selects)")
     args = ap.parse_args(argv)
-    p = load_for_stage()
+    p = load_for_stage(profile=args.profile)
     p.variant(args.variant)
     cfg = p.active["eval"]
-    run_dir = Path("runs") / p.profile / args.variant / f"s{args.seed}"
-    out_dir = run_dir / "eval"
+    lay, run = p.layout, p.layout.run(args.variant, args.seed)
+    out_dir = run.eval_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    train_rec = json.loads((run_dir / "train.json").read_text())
+    train_rec = json.loads(run.train_json.read_text())
     record = {"profile": p.profile, "variant": args.variant, "seed": args.seed,
               "params_hash": p.hash, "prereg_hash": p.prereg_hash}
     if train_rec.get("diverged"):
         # pre-registered rule: a diverged run has no scores; statistics lists it as excluded
         record.update({"diverged": True, "metrics": {}})
-        atomic_write_json(run_dir / "eval.json", record)
+        atomic_write_json(run.eval_json, record)
         return 0
 
     import lm_eval
 
     from evals.run import evaluate_checkpoint, flat_metrics, per_item_scores
     from resonator.npm import sha256_of
-    ckpt = run_dir / "ckpt" / "final.pt"
+    ckpt = run.final
     t0 = time.perf_counter()
-    res = evaluate_checkpoint(ckpt, Path("data") / p.profile / "tokenizer" / "tokenizer.json", cfg["tasks"],
-                              Path("data") / p.profile / "evalsets", batch_size=cfg["batch_size"],
+    res = evaluate_checkpoint(ckpt, lay.tokenizer, cfg["tasks"], lay.evalsets, batch_size=cfg["batch_size"],
                               device="cuda" if p.active["train"]["device"] == "cuda" else "cpu",
                               seed=args.seed, allow_hub=cfg.get("allow_hub", False))
     seconds = time.perf_counter() - t0
@@ -55,10 +54,10 @@ def main(argv=None) -> int:
     atomic_write_text(out_dir / "results.json", json.dumps(res, indent=1, default=str))
     for task, rows in samples.items():
         atomic_write_text(out_dir / f"samples_{task}.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in rows))
-    atomic_write_json(out_dir / "items.json", per_item_scores(samples))
+    atomic_write_json(run.items, per_item_scores(samples))
     record.update({"diverged": False, "metrics": flat_metrics(res), "eval_seconds": seconds,
                    "checkpoint_sha256": sha256_of(ckpt), "lm_eval_version": lm_eval.__version__})
-    atomic_write_json(run_dir / "eval.json", record)
+    atomic_write_json(run.eval_json, record)
     print(json.dumps(record["metrics"], indent=1))
     return 0
 

@@ -62,11 +62,8 @@ def main(argv=None) -> int:
     p = load_params(args.params, overrides=overrides)
     runs = select(p.runs(), args.variants, args.seeds, args.shard)
     rank0 = int(os.environ.get("RANK", "0")) == 0
-    # the stage modules read params.yaml; pass the profile through the environment
-    if args.profile:
-        os.environ["RESONATOR_PROFILE"] = args.profile
     for variant, seed in runs:
-        run_dir = Path("runs") / p.profile / variant / f"s{seed}"
+        run_dir = p.layout.run(variant, seed).dir
         for stage in args.stages:
             if done(run_dir, stage):
                 if rank0:
@@ -78,13 +75,15 @@ def main(argv=None) -> int:
                 continue
             if stage == "train":
                 from pipeline.train import main as train_main
-                rc = train_main(["--variant", variant, "--seed", str(seed), "--params", args.params])
+                rc = train_main(["--variant", variant, "--seed", str(seed), "--params", args.params,
+                                 "--profile", p.profile])
             elif stage == "evaluate":
                 from pipeline.evaluate import main as eval_main
-                rc = eval_main(["--variant", variant, "--seed", str(seed)])
+                rc = eval_main(["--variant", variant, "--seed", str(seed), "--profile", p.profile])
             else:
                 from pipeline.score import main as score_main
-                rc = score_main(["--variant", variant, "--seed", str(seed), "--params", args.params])
+                rc = score_main(["--variant", variant, "--seed", str(seed), "--params", args.params,
+                                 "--profile", p.profile])
             if rc:
                 print(f"[grid] {stage} {variant} s{seed} failed with exit code {rc}", file=sys.stderr)
                 return rc

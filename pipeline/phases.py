@@ -48,10 +48,8 @@ def run(cfg: dict, tokenizer_path, out_dir, metrics_path) -> dict:
 
 def main(argv=None) -> int:
     p = load_for_stage()
-    P = Path("data") / p.profile
     try:
-        m = run(p.active["phases"], P / "tokenizer" / "tokenizer.json", P / "phases",
-                Path("metrics") / p.profile / "phases.json")
+        m = run(p.active["phases"], p.layout.tokenizer, p.layout.phases, p.layout.stage_metrics("phases"))
     except TokenizerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

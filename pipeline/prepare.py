@@ -43,7 +43,7 @@ def describe_source(cfg: dict) -> dict:
 def main(argv=None) -> int:
     p = load_for_stage()
     try:
-        m = run(p.active["data"], Path("data") / p.profile / "corpus", Path("metrics") / p.profile / "prepare.json")
+        m = run(p.active["data"], p.layout.corpus, p.layout.stage_metrics("prepare"))
     except DataSourceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -29,27 +28,28 @@ def main(argv=None) -> int:
     ap.add_argument("--variant", required=True)
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--profile", help="profile to score (default: the one params.yaml selects)")
     args = ap.parse_args(argv)
-    p = load_for_stage(args.params)
+    p = load_for_stage(args.params, profile=args.profile)
     cfg = p.active["eval"]
-    run = Path("runs") / p.profile / args.variant / f"s{args.seed}"
+    lay, run = p.layout, p.layout.run(args.variant, args.seed)
     record = {"profile": p.profile, "variant": args.variant, "seed": args.seed, "params_hash": p.hash,
               "prereg_hash": p.prereg_hash, "scorer": "native"}
-    if json.loads((run / "train.json").read_text()).get("diverged"):
-        atomic_write_json(run / "eval.json", {**record, "diverged": True, "metrics": {}})
+    if json.loads(run.train_json.read_text()).get("diverged"):
+        atomic_write_json(run.eval_json, {**record, "diverged": True, "metrics": {}})
         return 0
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    ckpt = run / "ckpt" / "final.pt"
-    tok = load_tokenizer(Path("data") / p.profile / "tokenizer" / "tokenizer.json")
+    ckpt = run.final
+    tok = load_tokenizer(lay.tokenizer)
     scorer = NativeScorer(load_model(ckpt, map_location=device), tok, eot_id(tok), cfg["batch_size"], device)
     t0 = time.perf_counter()
     metrics, items = {}, {}
     for task in cfg["tasks"]:
-        m, it = scorer.run(task, read_docs(Path("data") / p.profile / "evalsets", task))
+        m, it = scorer.run(task, read_docs(lay.evalsets, task))
         metrics.update({f"{task}/{k}": v for k, v in m.items()})
         items[task] = it
-    atomic_write_json(run / "eval" / "items.json", items)
-    atomic_write_json(run / "eval.json", {**record, "diverged": False, "metrics": metrics,
+    atomic_write_json(run.items, items)
+    atomic_write_json(run.eval_json, {**record, "diverged": False, "metrics": metrics,
                                           "eval_seconds": time.perf_counter() - t0, "checkpoint_sha256": sha256_of(ckpt)})
     print(json.dumps(metrics, indent=1))
     return 0

@@ -54,10 +54,9 @@ def run(cfg: dict, corpus_dir, tokenizer_dir, tokens_dir, metrics_path) -> dict:
 
 def main(argv=None) -> int:
     p = load_for_stage()
-    P = Path("data") / p.profile
+    lay = p.layout
     try:
-        m = run(p.active["tokenizer"], P / "corpus", P / "tokenizer", P / "tokens",
-                Path("metrics") / p.profile / "tokenize.json")
+        m = run(p.active["tokenizer"], lay.corpus, lay.tokenizer_dir, lay.tokens, lay.stage_metrics("tokenize"))
     except (FileNotFoundError, PackageFetchError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

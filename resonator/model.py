@@ -26,73 +26,12 @@ softmax as the original did, and is the reference the tests compare against.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-KINDS = ("standard", "resonator")
-POS_INITS = ("notebook", "matched")
-PHASE_INITS = ("random", "phonetic", "shuffled")
-ATTN_IMPLS = ("fused", "naive")
-
-
-@dataclass
-class ModelConfig:
-    kind: str = "standard"        # "standard" | "resonator"
-    vocab_size: int = 50257
-    max_seq_len: int = 256
-    d_model: int = 768
-    n_layers: int = 12
-    n_heads: int = 12
-    d_ff: int = 3072
-    dropout: float = 0.1
-    n_phases: int = 32            # F: angles per token (resonator only)
-    pos_init: str = "matched"     # "notebook": nn.Embedding's N(0,1) default, as the original Standard
-    phase_init: str = "random"    # label only: the table itself is passed to build_model
-    use_blend: bool = True        # phase stream in the embedding
-    use_resonance: bool = True    # lambda * R in attention
-    train_phases: bool = True
-    train_lambda: bool = True
-    lambda_init: float = 0.1
-    blend_init: float = 0.3       # before the sigmoid
-    attn_impl: str = "fused"      # "fused" (one SDPA call) | "naive" (explicit R and softmax)
-
-    def __post_init__(self):
-        def bad(name, why):
-            raise ValueError(f"ModelConfig.{name}={getattr(self, name)!r}: {why}")
-        choices = {"kind": KINDS, "pos_init": POS_INITS, "phase_init": PHASE_INITS, "attn_impl": ATTN_IMPLS}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                bad(name, f"expected one of {list(allowed)}")
-        for name in ("vocab_size", "max_seq_len", "d_model", "n_layers", "n_heads", "d_ff", "n_phases"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                bad(name, "must be a positive integer")
-        if self.d_model % self.n_heads:
-            bad("d_model", f"not divisible by n_heads={self.n_heads}")
-        for name in ("use_blend", "use_resonance", "train_phases", "train_lambda"):
-            if not isinstance(getattr(self, name), bool):
-                bad(name, "must be true or false")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            bad("dropout", "must be a number in [0, 1)")
-        for name in ("lambda_init", "blend_init"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                bad(name, "must be a finite number")
-
-    @property
-    def resonator(self) -> bool:
-        return self.kind == "resonator"
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"ModelConfig: unknown fields {sorted(unknown)}")
-        return cls(**d)
-
+from resonator.config import ATTN_IMPLS, KINDS, PHASE_INITS, POS_INITS, ModelConfig  # noqa: F401
 
 def phase_features(phase: torch.Tensor) -> torch.Tensor:
     """(..., F) angles -> (..., 2F) [cos, sin]: <feat_i, feat_j> / F = mean_f cos(phi_if - phi_jf)."""

@@ -6,19 +6,18 @@ dotted key, instead of a KeyError an hour into training.
 """
 from __future__ import annotations
 
-import copy
+import difflib
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from resonator.config import Study, parse_study
 from resonator.errors import ProjectError
 
-PROFILES = ("tiny", "small", "paper", "gpu")
 
 
 class ParamsError(ProjectError, ValueError):
@@ -30,227 +29,63 @@ class ParamsError(ProjectError, ValueError):
         super().__init__(where, what or message)
 
 
-# ---------------------------------------------------------------------------
-# Schema. A spec is a type (or tuple of types), a dict of sub-specs, or a
-# Choice / ListOf / Optional wrapper. Keys marked with a trailing "?" may be
-# absent.
-# ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Choice:
-    options: tuple
-
-@dataclass(frozen=True)
-class ListOf:
-    item: Any
-    min_len: int = 0
-
-@dataclass(frozen=True)
-class Opt:
-    """The value may be null."""
-    spec: Any
-
-@dataclass(frozen=True)
-class Positive:
-    """A number > 0 (int or float as given)."""
-    kind: Any = (int, float)
-
-@dataclass(frozen=True)
-class Fraction:
-    """A float in [0, 1)."""
-
-
-NUM = (int, float)
-
-DATA_SPEC = {
-    "source": Choice(("brown", "hf", "files")),
-    "max_documents?": Opt(Positive(int)),
-    "cache_dir?": str,
-    "hf?": {
-        "path": str, "name?": Opt(str), "split?": str, "text_column?": str,
-        "data_files?": Opt((str, list, dict)), "take_fraction?": Opt(Positive(NUM)),
-        "max_documents?": Opt(Positive(int)),
-    },
-    "files?": {"glob": str},
-    "split": {
-        "val": Fraction(), "test": Fraction(), "seed": int, "stratify?": bool,
-        "val_documents?": Opt(Positive(int)), "test_documents?": Opt(Positive(int)),
-    },
-}
-TOKENIZER_SPEC = {
-    "kind": Choice(("bpe", "gpt2")),
-    "vocab_size?": Positive(int),
-    "min_frequency?": Positive(int),
-}
-PHASES_SPEC = {
-    "n_phases": Positive(int), "sigma": Positive(NUM), "jitter": Positive(NUM),
-    "min_letters": Positive(int),
-}
-MODEL_SPEC = {
-    "d_model": Positive(int), "n_layers": Positive(int), "n_heads": Positive(int),
-    "d_ff": Positive(int), "max_seq_len": Positive(int), "dropout": Fraction(),
-    "attn_impl?": Choice(("fused", "naive")),
-}
-TRAIN_SPEC = {
-    "lr": Positive(NUM), "weight_decay": NUM, "grad_clip": Opt(Positive(NUM)),
-    "micro_batch": Positive(int), "grad_accum": Positive(int), "epochs": Positive(NUM),
-    "max_steps?": Opt(Positive(int)), "max_chunks?": Opt(Positive(int)),
-    "eval_interval": Positive(int), "val_batches": Opt(Positive(int)),
-    "ckpt_interval": Positive(int), "log_interval?": Positive(int),
-    "device": Choice(("auto", "cpu", "cuda")), "dtype": Choice(("fp32", "bf16")),
-    "compile": bool, "num_threads?": Opt(Positive(int)), "peak_flops?": Opt(Positive(NUM)),
-}
-EVAL_SPEC = {
-    "tasks": ListOf(str, 1), "batch_size": Positive(int),
-    "lm_max_documents": Opt(Positive(int)), "rhyme_items": Positive(int),
-    "cloze_items": Positive(int), "agreement_items": Positive(int),
-    "allow_hub?": bool,
-}
-PROFILE_SPEC = {
-    "data": DATA_SPEC, "tokenizer": TOKENIZER_SPEC, "phases": PHASES_SPEC,
-    "model": MODEL_SPEC, "train": TRAIN_SPEC, "eval": EVAL_SPEC,
-}
-VARIANT_SPEC = {
-    "kind": Choice(("standard", "resonator")),
-    "pos_init?": Choice(("notebook", "matched")),
-    "phase_init?": Choice(("random", "phonetic", "shuffled")),
-    "use_blend?": bool, "use_resonance?": bool, "train_phases?": bool,
-    "train_lambda?": bool, "lambda_init?": NUM, "blend_init?": NUM,
-    "scale?": Positive(NUM), "match_resonator_params?": bool,
-    "attn_impl?": Choice(("fused", "naive")),
-    # direct size overrides of the profile's model section
-    "d_model?": Positive(int), "n_layers?": Positive(int), "n_heads?": Positive(int),
-    "d_ff?": Positive(int), "dropout?": Fraction(),
-}
-HYPOTHESIS_SPEC = {
-    "id": str, "a": str, "b": str, "family": Choice(("main", "init", "secondary")),
-    "question?": str, "metric?": str, "better?": Choice(("lower", "higher")),
-}
-HYPOTHESES_SPEC = {
-    "primary_metric": str, "alpha": Fraction(), "confidence": Fraction(),
-    "primary_test": Choice(("permutation", "t")), "correction": Choice(("holm",)),
-    "bootstrap_resamples": Positive(int), "bootstrap_seed": int,
-    "margin_relative": Positive(NUM), "max_excluded_fraction": Fraction(),
-    "tests": ListOf(HYPOTHESIS_SPEC, 1),
-    "secondary_metrics?": ListOf({"metric": str, "better": Choice(("lower", "higher"))}),
-}
-TOP_SPEC = {
-    "profile": Choice(PROFILES),
-    "hypotheses": HYPOTHESES_SPEC,
-    "variants": dict,           # checked entry by entry below
-    "groups": {"core": ListOf(str, 1), "ablation": ListOf(str)},
-    "seeds": {"core": ListOf(int, 1), "ablation": ListOf(int)},
-    "profiles": dict,           # checked entry by entry below
-}
-
-
-def _type_name(spec) -> str:
-    if isinstance(spec, tuple):
-        return " or ".join(t.__name__ for t in spec)
-    return getattr(spec, "__name__", str(spec))
-
-
-def _check(value, spec, key: str, where: str) -> None:
-    """Raise ParamsError if `value` does not match `spec`."""
-    def fail(msg):
-        raise ParamsError(f"{where}: key '{key}': {msg}")
-
-    if isinstance(spec, Opt):
-        if value is not None:
-            _check(value, spec.spec, key, where)
-        return
-    if value is None:
-        fail("must not be null")
-    if isinstance(spec, dict):
-        if not isinstance(value, dict):
-            fail(f"expected a mapping, got {type(value).__name__}")
-        allowed = {k.rstrip("?"): k.endswith("?") for k in spec}
-        for k in value:
-            if k not in allowed:
-                fail(f"unknown key '{k}' (allowed: {', '.join(sorted(allowed))})")
-        for k, optional in allowed.items():
-            sub = spec[k + ("?" if optional else "")]
-            if k not in value:
-                if not optional:
-                    raise ParamsError(f"{where}: key '{key}.{k}' is missing")
-                continue
-            _check(value[k], sub, f"{key}.{k}" if key else k, where)
-        return
-    if isinstance(spec, Choice):
-        if value not in spec.options:
-            fail(f"{value!r} is not one of {list(spec.options)}")
-        return
-    if isinstance(spec, ListOf):
-        if not isinstance(value, list):
-            fail(f"expected a list, got {type(value).__name__}")
-        if len(value) < spec.min_len:
-            fail(f"needs at least {spec.min_len} entries")
-        for i, item in enumerate(value):
-            _check(item, spec.item, f"{key}[{i}]", where)
-        return
-    if isinstance(spec, Positive):
-        _check(value, spec.kind, key, where)
-        if value <= 0:
-            fail(f"must be > 0, got {value!r}")
-        return
-    if isinstance(spec, Fraction):
-        _check(value, NUM, key, where)
-        if not 0 <= value < 1:
-            fail(f"must be in [0, 1), got {value!r}")
-        return
-    # plain type(s); bool is an int in Python, so reject it explicitly for numbers
-    types = spec if isinstance(spec, tuple) else (spec,)
-    if isinstance(value, bool) and bool not in types:
-        fail(f"expected {_type_name(spec)}, got bool")
-    if not isinstance(value, types):
-        fail(f"expected {_type_name(spec)}, got {type(value).__name__} ({value!r})")
-
-
-def validate(raw: dict, where: str = "params.yaml") -> None:
-    """Check the whole params dict; raise ParamsError naming the first problem."""
+def validate(raw, where: str = "params.yaml") -> Study:
+    """The typed study of a params dict; raise ParamsError naming the first problem."""
     if not isinstance(raw, dict):
         raise ParamsError(f"{where}: expected a mapping at the top level")
-    _check(raw, TOP_SPEC, "", where)
-    for name, prof in raw["profiles"].items():
-        if name not in PROFILES:
-            raise ParamsError(f"{where}: key 'profiles.{name}': unknown profile (allowed: {list(PROFILES)})")
-        _check(prof, PROFILE_SPEC, f"profiles.{name}", where)
-        src = prof["data"]["source"]
-        if src in ("hf", "files") and src not in prof["data"]:
-            raise ParamsError(f"{where}: key 'profiles.{name}.data.{src}' is missing (source is {src})")
-        if prof["tokenizer"]["kind"] == "bpe" and "vocab_size" not in prof["tokenizer"]:
-            raise ParamsError(f"{where}: key 'profiles.{name}.tokenizer.vocab_size' is missing (kind is bpe)")
-        m = prof["model"]
-        if m["d_model"] % m["n_heads"]:
-            raise ParamsError(f"{where}: key 'profiles.{name}.model': d_model {m['d_model']} "
-                              f"is not divisible by n_heads {m['n_heads']}")
-        t = prof["train"]
-        if t["val_batches"] is None and name == "tiny":
-            raise ParamsError(f"{where}: key 'profiles.tiny.train.val_batches' must be set")
-    if raw["profile"] not in raw["profiles"]:
-        raise ParamsError(f"{where}: key 'profile': profile '{raw['profile']}' has no entry under 'profiles'")
-    for name, var in raw["variants"].items():
-        _check(var, VARIANT_SPEC, f"variants.{name}", where)
+    study, problem = parse_study(raw)
+    if problem:
+        key, msg = problem
+        raise ParamsError(f"{where}: key '{key}': {msg}")
+    check_references(study, where)
+    return study
+
+
+def check_references(s: Study, where: str) -> None:
+    """What one section cannot check alone: names that point into other sections."""
+    def fail(key, msg):
+        raise ParamsError(f"{where}: key '{key}': {msg}")
+
+    if s.profile not in s.profiles:
+        fail("profile", f"profile '{s.profile}' has no entry under 'profiles' (defined: {', '.join(s.profiles)})")
+    if "tiny" in s.profiles and s.profiles["tiny"].train.val_batches is None:
+        fail("profiles.tiny.train.val_batches", "must be set (the tests rely on a bounded validation)")
+    defined = ", ".join(s.variants)
     for group in ("core", "ablation"):
-        for i, v in enumerate(raw["groups"][group]):
-            if v not in raw["variants"]:
-                raise ParamsError(f"{where}: key 'groups.{group}[{i}]': unknown variant '{v}' "
-                                  f"(defined: {', '.join(raw['variants'])})")
-        if len(set(raw["groups"][group])) != len(raw["groups"][group]):
-            raise ParamsError(f"{where}: key 'groups.{group}': a variant is listed twice")
-        if len(set(raw["seeds"][group])) != len(raw["seeds"][group]):
-            raise ParamsError(f"{where}: key 'seeds.{group}': a seed is listed twice")
-    overlap = set(raw["groups"]["core"]) & set(raw["groups"]["ablation"])
+        names, seeds = getattr(s.groups, group), getattr(s.seeds, group)
+        for i, v in enumerate(names):
+            if v not in s.variants:
+                close = difflib.get_close_matches(v, list(s.variants), n=1)
+                fail(f"groups.{group}[{i}]", f"unknown variant '{v}' "
+                     + (f"(did you mean '{close[0]}'?)" if close else f"(defined: {defined})"))
+        if len(set(names)) != len(names):
+            fail(f"groups.{group}", "a variant is listed twice")
+        if len(set(seeds)) != len(seeds):
+            fail(f"seeds.{group}", "a seed is listed twice")
+        if names and not seeds:
+            fail(f"seeds.{group}", f"is empty but groups.{group} lists {len(names)} variants "
+                 f"(give seeds, or empty groups.{group})")
+    overlap = set(s.groups.core) & set(s.groups.ablation)
     if overlap:
-        raise ParamsError(f"{where}: key 'groups': variants in both core and ablation: {sorted(overlap)}")
+        fail("groups", f"variants in both core and ablation: {sorted(overlap)}")
+    planned = {v: set(s.seeds.core) for v in s.groups.core} | {v: set(s.seeds.ablation) for v in s.groups.ablation}
     ids = set()
-    for i, h in enumerate(raw["hypotheses"]["tests"]):
+    for i, h in enumerate(s.hypotheses.tests):
         for side in ("a", "b"):
-            if h[side] not in raw["variants"]:
-                raise ParamsError(f"{where}: key 'hypotheses.tests[{i}].{side}': unknown variant '{h[side]}'")
-        if h["id"] in ids:
-            raise ParamsError(f"{where}: key 'hypotheses.tests[{i}].id': duplicate id '{h['id']}'")
-        ids.add(h["id"])
+            name = getattr(h, side)
+            if name not in s.variants:
+                close = difflib.get_close_matches(name, list(s.variants), n=1)
+                fail(f"hypotheses.tests[{i}].{side}", f"unknown variant '{name}' "
+                     + (f"(did you mean '{close[0]}'?)" if close else f"(defined: {defined})"))
+            if name not in planned:
+                fail(f"hypotheses.tests[{i}].{side}", f"{h.id} compares '{name}', which no group trains "
+                     f"(add it to groups.core or groups.ablation, or remove {h.id})")
+        if not planned[h.a] & planned[h.b]:
+            fail(f"hypotheses.tests[{i}]", f"{h.id}: '{h.a}' and '{h.b}' share no seed, so it has no pairs "
+                 "(give their groups common seeds)")
+        if h.id in ids:
+            fail(f"hypotheses.tests[{i}].id", f"duplicate id '{h.id}'")
+        ids.add(h.id)
 
 
 def stable_hash(obj) -> str:
@@ -261,7 +96,10 @@ def stable_hash(obj) -> str:
 
 @dataclass
 class Params:
+    """The validated params: `study` is the typed configuration, `raw` the YAML as read
+    (kept for the stamps: hashes are taken over exactly what the user wrote)."""
     raw: dict
+    study: Study
     path: str = "params.yaml"
 
     @property
@@ -287,6 +125,12 @@ class Params:
     @property
     def hypotheses(self) -> dict:
         return self.raw["hypotheses"]
+
+    @property
+    def layout(self):
+        """Every path of the active profile (resonator.layout)."""
+        from resonator.layout import Layout
+        return Layout(self.profile)
 
     @property
     def hash(self) -> str:
@@ -320,14 +164,16 @@ class Params:
 
     def model_config(self, name: str, vocab_size: int):
         """The full ModelConfig of a variant under the active profile."""
-        from resonator.model import ModelConfig, count_params
+        from resonator.config import ModelConfig
+        from resonator.model import count_params
 
-        var = copy.deepcopy(self.variant(name))
-        base = dict(self.active["model"])
-        base["n_phases"] = self.active["phases"]["n_phases"]
-        scale = var.pop("scale", None)
-        match = var.pop("match_resonator_params", False)
-        cfg = {**base, **var, "vocab_size": vocab_size}
+        self.variant(name)
+        var = self.study.variants[name]
+        prof = self.study.profiles[self.profile]
+        base = prof.model.model_dump(exclude_none=True)
+        base["n_phases"] = prof.phases.n_phases
+        scale, match = var.scale, var.match_resonator_params
+        cfg = {**base, **var.overrides(), "vocab_size": vocab_size}
         if scale is not None:
             cfg.update(scaled_sizes(cfg, scale))
         if match:
@@ -339,13 +185,8 @@ class Params:
             raise ParamsError(f"{self.path}: key 'variants.{name}': {e}") from e
 
     def train_config(self):
-        from resonator.train import TrainConfig
-        t = dict(self.active["train"])
-        t.pop("max_chunks", None)
-        try:
-            return TrainConfig(**t)
-        except TypeError as e:
-            raise ParamsError(f"{self.path}: key 'profiles.{self.profile}.train': {e}") from e
+        from resonator.config import TrainConfig
+        return TrainConfig(**self.study.profiles[self.profile].train.model_dump())
 
 
 def scaled_sizes(cfg: dict, scale: float) -> dict:
@@ -379,26 +220,29 @@ def load_params(path: str | Path = "params.yaml", overrides: dict | None = None)
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise ParamsError(f"{path}: not valid YAML: {e}") from e
-    overrides = dict(overrides or {})
-    # pipeline.grid (no DVC) selects the profile for the stage modules it calls
-    if os.environ.get("RESONATOR_PROFILE") and "profile" not in overrides:
-        overrides["profile"] = os.environ["RESONATOR_PROFILE"]
-    for dotted, value in overrides.items():
+    for dotted, value in (overrides or {}).items():
         node = raw
         *parents, last = dotted.split(".")
         for k in parents:
             node = node.setdefault(k, {})
         node[last] = value
-    validate(raw, str(path))
-    return Params(raw=raw, path=str(path))
+    study = validate(raw, str(path))
+    env = os.environ.get("RESONATOR_PROFILE")
+    if env and env != study.profile:
+        # An old way to pick a profile; a stage must never write another profile's paths
+        # than the one params.yaml (and so dvc.yaml) names.
+        raise ParamsError(f"RESONATOR_PROFILE: is '{env}' but {path} selects profile '{study.profile}' "
+                          f"(unset RESONATOR_PROFILE; pick a profile with `profile:` in {path.name} "
+                          "or `dvc exp run -S profile=NAME`)")
+    return Params(raw=raw, study=study, path=str(path))
 
 
-def load_for_stage(path: str | Path = "params.yaml") -> Params:
+def load_for_stage(path: str | Path = "params.yaml", profile: str | None = None) -> Params:
     """load_params for a pipeline stage: a bad params.yaml ends the process with the
     message alone (exit code 2), before the stage does any work or touches an output."""
     import sys
     try:
-        return load_params(path)
+        return load_params(path, overrides={"profile": profile} if profile else None)
     except ParamsError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

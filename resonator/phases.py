@@ -92,3 +92,8 @@ def class_stats(classes: np.ndarray) -> dict:
     return {"vocab_size": int(len(classes)), "tokens_with_class": int((classes >= 0).sum()),
             "classes": len(sizes), "class_size_histogram": hist,
             "largest_classes": [[c, n] for c, n in sizes.most_common(10)]}
+
+
+def phase_seed(seed: int) -> int:
+    """Seed of a run's phase table: derived from the run seed, independent of init/dropout/data."""
+    return int(np.random.SeedSequence([seed, 0x9A5E]).generate_state(1)[0])

@@ -21,7 +21,6 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,32 +29,10 @@ import torch.nn.functional as F
 
 from resonator.atomic import atomic_torch_save, atomic_write_text
 from resonator.checkpoint import save_model
+from resonator.config import TrainConfig  # noqa: F401  (re-exported)
 from resonator.model import ModelConfig, build_model, count_params, flops_per_token
 
 STATE_FORMAT = "resonator-train-state-v1"
-
-
-@dataclass
-class TrainConfig:
-    lr: float = 3e-4
-    weight_decay: float = 0.01
-    betas: tuple = (0.9, 0.999)
-    eps: float = 1e-8
-    grad_clip: float | None = 1.0
-    micro_batch: int = 8
-    grad_accum: int = 4
-    epochs: float = 2.0
-    max_steps: int | None = None     # cap on optimizer steps (tests, dry runs)
-    eval_interval: int = 100         # optimizer steps between validations (also at 0 and the end)
-    val_batches: int | None = None   # fixed val micro-batches; None = every val chunk
-    ckpt_interval: int = 100         # optimizer steps between resumable checkpoints
-    log_interval: int = 10
-    device: str = "auto"
-    dtype: str = "fp32"              # "bf16": autocast on CUDA only
-    tf32: bool = True
-    compile: bool = False
-    num_threads: int | None = None
-    peak_flops: float | None = None  # for MFU on CUDA; default: H100 dense bf16 989 TFLOP/s
 
 
 class TrainingDivergedError(RuntimeError):
@@ -226,7 +203,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
         "model": dataclasses.asdict(mc), "train": dataclasses.asdict(tc), "seed": seed}
     fp = fingerprint(config_blob)
 
-    train_chunks = Chunks(load_split(data_dir, "train"), mc.max_seq_len, max_chunks)
+    train_chunks = Chunks(load_split(data_dir, "train"), mc.max_seq_len,
+                          max_chunks if max_chunks is not None else tc.max_chunks)
     val_chunks = Chunks(load_split(data_dir, "val"), mc.max_seq_len)
     per_step = tc.micro_batch * tc.grad_accum
     steps_per_epoch = train_chunks.n // per_step

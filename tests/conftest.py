@@ -26,6 +26,23 @@ def repo_root() -> Path:
     return ROOT
 
 
+def pinned_params(directory: Path, profile: str = "small", **updates) -> Path:
+    """A copy of the repository's params.yaml with the profile (and any dotted keys) set,
+    so a test's expectations do not depend on which profile the repository commits."""
+    import yaml
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["profile"] = profile
+    for dotted, value in updates.items():
+        node = raw
+        *parents, last = dotted.split(".")
+        for k in parents:
+            node = node[k]
+        node[last] = value
+    path = Path(directory) / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
 @pytest.fixture
 def repo_copy(tmp_path) -> Path:
     """A throwaway git+DVC copy of the repository's tracked sources (no artifacts)."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from resonator.params import load_params
+from tests.conftest import pinned_params
 from tests.fabricate import fabricate
 
 SECTIONS = ["main.tex"] + [f"sections/{p.name}" for p in (Path(__file__).parents[1] / "paper" / "sections").glob("*.tex")]
@@ -40,14 +41,17 @@ def built(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("paper")
     if shutil.which("latexmk") is None:
         pytest.skip("latexmk not installed (./setup.sh installs it)")
-    p = load_params(repo_root / "params.yaml")
+    params = pinned_params(tmp_path)
+    p = load_params(params)
     fabricate(tmp_path / "runs", p.profile, p.groups, p.seeds)
     r = subprocess.run([sys.executable, "-m", "pipeline.stats", "--runs-root", str(tmp_path / "runs"),
-                        "--out", str(tmp_path / "results")], cwd=repo_root, capture_output=True, text=True)
+                        "--params", str(params), "--out", str(tmp_path / "results")],
+                       cwd=repo_root, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     pdfs = []
     for i in range(2):
         r = subprocess.run([sys.executable, "-m", "pipeline.paper", "--results", str(tmp_path / "results"),
+                            "--params", str(params),
                             "--build", str(tmp_path / f"build{i}"), "--out", str(tmp_path / f"paper{i}.pdf")],
                            cwd=repo_root, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr

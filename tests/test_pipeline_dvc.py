@@ -68,22 +68,23 @@ def test_bad_params_stop_the_stage(repo_copy):
 def test_full_pipeline_tiny(repo_copy):
     """data -> tokenizer -> phases -> train -> lm-eval -> stats -> paper, then only new runs rerun."""
     import shutil
+    if shutil.which("latexmk") is None:
+        pytest.skip("latexmk not installed: the paper stage needs it (./setup.sh installs it)")
+    raw = yaml.safe_load((repo_copy / "params.yaml").read_text())
+    h1a = [h for h in raw["hypotheses"]["tests"] if h["id"] == "H1a"]
     set_params(repo_copy, profile="tiny", **{"groups.core": ["standard", "resonator_phonetic"],
-                                            "groups.ablation": [], "seeds.core": [0, 1], "seeds.ablation": []})
-    targets = ["stats"] if shutil.which("latexmk") is None else []
-    dvc(repo_copy, "repro", *targets)
+                                            "groups.ablation": [], "seeds.core": [0, 1], "seeds.ablation": [],
+                                            "hypotheses.tests": h1a})
+    dvc(repo_copy, "repro")
     stats = json.loads((repo_copy / "results" / "tiny" / "stats.json").read_text())
-    h1a = next(h for h in stats["hypotheses"] if h["id"] == "H1a")
+    assert [h["id"] for h in stats["hypotheses"]] == ["H1a"]
+    h1a = stats["hypotheses"][0]
     assert h1a["comparison"]["n"] == 2 and h1a["verdict"] in ("better", "worse", "equivalent", "inconclusive")
-    # H0 needs standard_notebook, which this reduced grid did not train: listed, not dropped
-    h0 = next(h for h in stats["hypotheses"] if h["id"] == "H0")
-    assert h0["verdict"] == "inconclusive" and all("missing run" in e["reason"] for e in h0["excluded"])
     for v in ("standard", "resonator_phonetic"):
         run = repo_copy / "runs" / "tiny" / v / "s1"
         assert (run / "ckpt" / "final.pt").exists()
         assert json.loads((run / "eval.json").read_text())["metrics"]["lm_test/bits_per_byte"] > 0
-    if not targets:
-        assert (repo_copy / "paper" / "paper.pdf").stat().st_size > 10_000
+    assert (repo_copy / "paper" / "paper.pdf").stat().st_size > 10_000
     assert "changed" not in dvc(repo_copy, "status").stdout
     # adding a seed runs only the new (variant, seed) pairs and the stages downstream of all runs
     set_params(repo_copy, **{"seeds.core": [0, 1, 2]})

@@ -5,13 +5,15 @@ import sys
 
 import pytest
 
+from pipeline.stats import macro_name
 from resonator.params import load_params
+from tests.conftest import pinned_params
 from tests.fabricate import fabricate
 
 
 @pytest.fixture
 def fabricated(tmp_path, repo_root):
-    p = load_params(repo_root / "params.yaml")
+    p = load_params(pinned_params(tmp_path))
     fabricate(tmp_path / "runs", p.profile, p.groups, p.seeds,
               diverged={("resonator_no_blend", 1)}, missing={("resonator_no_blend", 2)})
     return tmp_path, p
@@ -19,7 +21,7 @@ def fabricated(tmp_path, repo_root):
 
 def run_stats(tmp_path, repo_root, out="results"):
     r = subprocess.run([sys.executable, "-m", "pipeline.stats", "--runs-root", str(tmp_path / "runs"),
-                        "--out", str(tmp_path / out), "--params", str(repo_root / "params.yaml"),
+                        "--out", str(tmp_path / out), "--params", str(tmp_path / "params.yaml"),
                         "--original", str(repo_root / "paper" / "original_results.yaml")],
                        cwd=repo_root, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
@@ -47,7 +49,25 @@ def test_stats_verdicts_holm_and_exclusions(fabricated, repo_root):
     assert set(reasons) == {1, 2}
     assert hyps["H5c"]["verdict"] == "inconclusive"              # 2 of 3 planned pairs excluded
     numbers = (tmp_path / "results" / p.profile / "tex" / "numbers.tex").read_text()
-    assert "\\resSmallHZeroVerdict}{better}" in numbers
+    assert "\\" + macro_name(p.profile, "H0", "Verdict") + "}{better}" in numbers
+
+
+def test_stats_uses_exactly_the_planned_runs(fabricated, repo_root):
+    """A run directory outside the plan (e.g. left by an opt-in 10-seed run) is listed, never counted."""
+    tmp_path, p = fabricated
+    run_stats(tmp_path, repo_root, "before")
+    extra = tmp_path / "runs" / p.profile / "resonator_shuffled"
+    import shutil
+    for s in (7, 8):
+        shutil.copytree(extra / "s0", extra / f"s{s}")
+    out = run_stats(tmp_path, repo_root, "after")
+    assert "ignored 2 run(s) outside the plan: resonator_shuffled/s7, resonator_shuffled/s8" in out
+    before = json.loads((tmp_path / "before" / p.profile / "stats.json").read_text())
+    after = json.loads((tmp_path / "after" / p.profile / "stats.json").read_text())
+    assert before["variants"] == after["variants"] and before["hypotheses"] == after["hypotheses"]
+    assert after["meta"]["ignored_runs"] == ["resonator_shuffled/s7", "resonator_shuffled/s8"]
+    assert "Ignored (outside the plan in params.yaml): resonator_shuffled/s7" in \
+        (tmp_path / "after" / p.profile / "summary.md").read_text()
 
 
 def test_figures_are_byte_identical(fabricated, repo_root):
