@@ -61,18 +61,28 @@ def test_bitwise_deterministic(tmp_path):
     assert not same(final_state(tmp_path / "a"), final_state(tmp_path / "c"))
 
 
-def test_resume_after_kill_is_identical(tmp_path):
+KILL_AT_STEP = """
+import os, signal, sys
+from pathlib import Path
+import torch
+torch.set_num_threads(1)
+from resonator.train import train
+from tests.test_train import mcfg, tcfg
+
+def kill(step):
+    if step == 5:  # after the step-4 checkpoint, before the step-6 one: a real SIGKILL, no cleanup
+        os.kill(os.getpid(), signal.SIGKILL)
+
+train(mcfg(), tcfg(), Path(sys.argv[1]), Path(sys.argv[2]), seed=1, callbacks={"on_step": kill})
+"""
+
+
+def test_resume_after_kill_is_identical(tmp_path, repo_root):
     data = make_data(tmp_path)
     train(mcfg(), tcfg(), data, tmp_path / "full", seed=1)
-
-    class Killed(Exception):
-        pass
-
-    def kill(step):
-        if step == 5:              # after the step-4 checkpoint, before the step-6 one
-            raise Killed
-    with pytest.raises(Killed):
-        train(mcfg(), tcfg(), data, tmp_path / "resumed", seed=1, callbacks={"on_step": kill})
+    r = subprocess.run([sys.executable, "-c", KILL_AT_STEP, str(data), str(tmp_path / "resumed")],
+                       cwd=repo_root, capture_output=True, text=True, timeout=300)
+    assert r.returncode == -9, (r.returncode, r.stderr)
     assert (tmp_path / "resumed" / "ckpt" / "last.pt").exists()
     assert not (tmp_path / "resumed" / "ckpt" / "final.pt").exists()
     train(mcfg(), tcfg(), data, tmp_path / "resumed", seed=1)
