@@ -35,9 +35,9 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    import torch
     from resonator.phases import phase_seed, phase_table
     from resonator.provenance import provenance
+    from resonator.threads import run_slot, threads_for_run
     from resonator.tokenizer import read_meta
     from resonator.train import TrainingDivergedError, train
 
@@ -70,9 +70,16 @@ def main(argv=None) -> int:
         "config": fingerprint, "provenance": provenance(),
     }
     run.dir.mkdir(parents=True, exist_ok=True)
+    planned = p.runs()
+    index = planned.index((args.variant, args.seed)) + 1 if (args.variant, args.seed) in planned else "?"
+    label = f"[{index}/{len(planned)}] {args.variant} s{args.seed}"
     try:
-        metrics = train(mcfg, tcfg, tokens_dir, run.dir, seed=args.seed, phase_table=table,
-                        run_fingerprint=fingerprint)
+        with run_slot() as others:
+            threads = threads_for_run(tcfg.num_threads, others) if tcfg.device != "cuda" else None
+            print(f"{label}: training ({threads or 'default'} CPU threads; {others} other run(s) going)",
+                  flush=True)
+            metrics = train(mcfg, tcfg, tokens_dir, run.dir, seed=args.seed, phase_table=table,
+                            run_fingerprint=fingerprint, progress_label=label, threads=threads)
     except TrainingDivergedError as e:
         # Recorded, not hidden: the statistics stage applies the pre-registered rule
         # for diverged runs. The last good checkpoint stays in ckpt/last.pt.

@@ -31,6 +31,7 @@ from resonator.atomic import atomic_torch_save, atomic_write_text
 from resonator.checkpoint import save_model
 from resonator.config import TrainConfig  # noqa: F401  (re-exported)
 from resonator.model import ModelConfig, build_model, count_params, flops_per_token
+from resonator.progress import Progress
 
 STATE_FORMAT = "resonator-train-state-v1"
 
@@ -178,8 +179,12 @@ def describe_diff(old: dict, new: dict) -> str:
 
 def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_dir, seed: int,
           phase_table: torch.Tensor | None = None, run_fingerprint: dict | None = None,
-          max_chunks: int | None = None, callbacks=None) -> dict:
-    """Train one run; resume from run_dir/ckpt/last.pt if it exists. Returns final metrics."""
+          max_chunks: int | None = None, callbacks=None, progress_label: str = "",
+          threads: int | None = None) -> dict:
+    """Train one run; resume from run_dir/ckpt/last.pt if it exists. Returns final metrics.
+
+    threads: CPU threads for this run (default: train_config.num_threads, else torch's default).
+    A resumed run keeps the thread count it started with: the count is part of its numerics."""
     tc, mc = train_config, model_config
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "ckpt"
@@ -188,8 +193,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
         torch.cuda.set_device(device)
-    if tc.num_threads and device.type == "cpu":
-        torch.set_num_threads(tc.num_threads)
+    if device.type == "cpu" and (threads or tc.num_threads):
+        torch.set_num_threads(threads or tc.num_threads)
     if device.type == "cuda" and tc.tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -228,6 +233,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
         step, tokens_seen, elapsed = state["step"], state["tokens_seen"], state["elapsed"]
         rows = json.loads(state["curve_json"])
         torch.set_rng_state(state["rng_cpu"])
+        if device.type == "cpu" and state.get("num_threads"):
+            torch.set_num_threads(int(state["num_threads"]))
         if device.type == "cuda" and "rng_cuda" in state:
             torch.cuda.set_rng_state(state["rng_cuda"], device)
         if rank == 0:
@@ -248,7 +255,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
         state = {"format": STATE_FORMAT, "fingerprint": fp, "config_json": json.dumps(config_blob, default=str),
                  "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                  "tokens_seen": tokens_seen, "elapsed": elapsed, "curve_json": json.dumps(rows),
-                 "rng_cpu": torch.get_rng_state()}
+                 "rng_cpu": torch.get_rng_state(), "num_threads": torch.get_num_threads()}
         if device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(device)
         atomic_torch_save(last, state)
@@ -262,6 +269,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
     model.train()
     local_accum = tc.grad_accum // world
     interval_losses = []
+    progress = Progress(total_steps, step, per_step * mc.max_seq_len, progress_label, enabled=rank == 0)
     t0 = time.perf_counter()
     while step < total_steps:
         epoch, k = divmod(step, steps_per_epoch)
@@ -295,6 +303,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
         step += 1
         tokens_seen += per_step * mc.max_seq_len
         interval_losses.append(step_loss)
+        progress.update(step, step_loss)
         if callbacks and "on_step" in callbacks:
             callbacks["on_step"](step)
         if step % tc.eval_interval == 0 or step == total_steps:
@@ -304,14 +313,14 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
             interval_losses = []
             if rank == 0:
                 write_curve(run_dir / "curve.tsv", rows)
-                print(f"step {step}/{total_steps} train {rows[-1]['train_loss']:.4f} "
-                      f"val {rows[-1]['val_loss']:.4f}", flush=True)
+            progress.line(f"train {rows[-1]['train_loss']:.4f} val {rows[-1]['val_loss']:.4f},")
             t0 = time.perf_counter()
         if step % tc.ckpt_interval == 0 or step == total_steps:
             elapsed += time.perf_counter() - t0
             save_state()
             t0 = time.perf_counter()
     elapsed += time.perf_counter() - t0
+    progress.close()
 
     final = validate()
     if rank == 0:
@@ -326,6 +335,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
         "mfu": (fpt * tok_s / (peak * world)) if (device.type == "cuda" and tok_s) else None,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "dtype": tc.dtype, "world_size": world, "seeds": seeds,
+        "num_threads": torch.get_num_threads() if device.type == "cpu" else None,
     }
     if rank == 0:
         save_model(ckpt_dir / "final.pt", model, mc,
