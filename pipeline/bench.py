@@ -187,6 +187,103 @@ def instrument_overhead(size: dict, device: str, iters: int = 5) -> dict:
             "no_instrument_overhead": bare / plain - 1}
 
 
+def matmul_peak(device: str, dtype: str, n: int = 2048, iters: int = 10) -> dict:
+    """This machine's dense matmul rate: the best of `iters` n x n x n GEMMs (2 n^3 FLOPs each),
+    fp32 on CPU (sgemm), the run's dtype on CUDA. The denominator of 'fraction of peak' below."""
+    import torch
+    dt_ = torch.bfloat16 if dtype == "bf16" and device == "cuda" else torch.float32
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=g).to(device, dt_)
+    b = torch.randn(n, n, generator=g).to(device, dt_)
+    times = timed(lambda: torch.mm(a, b), device, 2, iters)
+    best = min(times)
+    return {"n": n, "dtype": str(dt_).replace("torch.", ""), "best_s": best, "flops_per_s": 2 * n ** 3 / best,
+            "median_flops_per_s": 2 * n ** 3 / statistics.median(times)}
+
+
+def loop_job(which: str, steps: int, threads: int | None) -> dict:
+    """Train the small profile's phonetic resonator for `steps` optimizer steps, either through
+    resonator.train.train (the project's loop: validation, checkpoints, progress, bookkeeping) or
+    through a bare nanoGPT-style loop over the same model, recipe and batches. Tokens/s of the
+    optimizer steps alone (train() excludes its validation and checkpoint writes from wall time)."""
+    import dataclasses
+    import tempfile
+
+    import numpy as np
+    import torch
+
+    from resonator.model import build_model
+    from resonator.params import load_params
+    from resonator.train import Chunks, derive_seeds, epoch_order, train
+    if threads:
+        torch.set_num_threads(threads)
+    p = load_params(overrides={"profile": "small"})
+    vocab = p.study.profiles["small"].tokenizer.vocab_size
+    mc = dataclasses.replace(p.model_config("resonator_phonetic", vocab))
+    tc = dataclasses.replace(p.train_config(), max_steps=steps, eval_interval=10 ** 6, ckpt_interval=10 ** 6,
+                             num_threads=threads or torch.get_num_threads())
+    table = torch.randn(vocab, mc.n_phases, generator=torch.Generator().manual_seed(0)) * 0.3
+    with tempfile.TemporaryDirectory() as tmp:
+        data = synthetic_tokens(Path(tmp) / "tokens", vocab, 400_000)
+        if which == "project":
+            m = train(mc, tc, data, Path(tmp) / "run", seed=0, phase_table=table)
+            return {"tokens_per_s": m["tokens_per_s"], "steps": m["steps"]}
+        seeds = derive_seeds(0)
+        tokens = np.memmap(data / "train.bin", dtype=np.uint16, mode="r")
+        chunks = Chunks(tokens, mc.max_seq_len)
+        model = build_model(mc, table, generator=torch.Generator().manual_seed(seeds["init"]))
+        opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=tuple(tc.betas), eps=tc.eps,
+                                weight_decay=tc.weight_decay)
+        torch.manual_seed(seeds["dropout"])
+        per_step = tc.micro_batch * tc.grad_accum
+        order = epoch_order(seeds["data"], 0, chunks.n)
+        model.train()
+        t0 = time.perf_counter()
+        for step in range(steps):
+            ids = order[step * per_step:(step + 1) * per_step]
+            for k in range(tc.grad_accum):
+                x, y = chunks.batch(ids[k * tc.micro_batch:(k + 1) * tc.micro_batch])
+                _, loss = model(x, y)
+                (loss / tc.grad_accum).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        dt_ = time.perf_counter() - t0
+        return {"tokens_per_s": steps * per_step * mc.max_seq_len / dt_, "steps": steps}
+
+
+def synthetic_tokens(tokens_dir: Path, vocab: int, n: int) -> Path:
+    """Random token files in the layout the trainer reads (the bench must not need `dvc repro`)."""
+    import numpy as np
+
+    from resonator.tokenizer import write_meta, write_tokens
+    rng = np.random.default_rng(0)
+    tokens_dir.mkdir(parents=True, exist_ok=True)
+    splits = {}
+    for split, size in (("train", n), ("val", n // 10)):
+        ids = rng.integers(0, vocab, size).astype(np.uint16)
+        write_tokens(tokens_dir / f"{split}.bin", ids)
+        splits[split] = {"tokens": size, "documents": 1, "bytes": size}
+    write_meta(tokens_dir, {"vocab_size": vocab, "eot_id": 0, "dtype": "uint16", "splits": splits})
+    return tokens_dir
+
+
+def loop_overhead(steps: int, rounds: int, threads: int | None) -> dict:
+    """The project's training loop against a bare loop, fresh processes, alternating."""
+    res = {"project": [], "bare": []}
+    for _ in range(rounds):
+        for which in ("bare", "project"):
+            cmd = [sys.executable, "-m", "pipeline.bench", "--loop-one", json.dumps({"which": which, "steps": steps})]
+            cmd += ["--threads", str(threads)] if threads else []
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError(r.stderr[-2000:])
+            res[which].append(json.loads(r.stdout.strip().splitlines()[-1])["tokens_per_s"])
+    med = {k: statistics.median(v) for k, v in res.items()}
+    return {"steps": steps, "rounds": rounds, "tokens_per_s": res, "median": med,
+            "project_over_bare": med["project"] / med["bare"]}
+
+
 def device_name(device: str) -> str:
     import torch
     if device == "cuda":
@@ -237,7 +334,10 @@ def main(argv=None) -> int:
     ap.add_argument("--peak-tflops", type=float, default=989.0,
                     help="accelerator peak for MFU; 989 = H100 SXM dense BF16 (datasheet)")
     ap.add_argument("--skip-micro", action="store_true", help="skip the attention and instrument benchmarks")
+    ap.add_argument("--loop-steps", type=int, default=60,
+                    help="optimizer steps of the training-loop comparison (0 skips it)")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # JSON {size, variant}: run one config in this process
+    ap.add_argument("--loop-one", help=argparse.SUPPRESS)  # JSON {which, steps}: one loop measurement
     args = ap.parse_args(argv)
     import torch
     if args.threads:
@@ -245,6 +345,10 @@ def main(argv=None) -> int:
     if args.device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    if args.loop_one:
+        job = json.loads(args.loop_one)
+        print(json.dumps(loop_job(job["which"], job["steps"], args.threads)))
+        return 0
     if args.one:
         job = json.loads(args.one)
         print(json.dumps(measure_one(job["size"], job["variant"], args.device, args.dtype, args.compile,
@@ -253,6 +357,8 @@ def main(argv=None) -> int:
 
     sizes = parse_sizes(args.sizes, args.set)
     t_start = time.time()
+    peak = matmul_peak(args.device, args.dtype)
+    print(f"matmul peak {peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['dtype']}, n={peak['n']})", flush=True)
     rows = []
     for name, size in sizes.items():
         slow = name == "paper" and args.device == "cpu"
@@ -285,6 +391,8 @@ def main(argv=None) -> int:
             for key in ("peak_mem_mb", "peak_mem_delta_mb"):
                 if key in row:
                     row[key] = max(p[key] for p in parts)
+            row["achieved_flops_per_s"] = row["tokens_per_s"] * row["flops_per_token"]
+            row["fraction_of_matmul_peak"] = row["achieved_flops_per_s"] / peak["flops_per_s"]
             if args.device == "cuda":
                 row["mfu"] = row["tokens_per_s"] * row["flops_per_token"] / (args.peak_tflops * 1e12)
             rows.append(row)
@@ -295,7 +403,10 @@ def main(argv=None) -> int:
             if r["size"] == name:
                 r["relative_to_standard"] = r["tokens_per_s"] / std["tokens_per_s"]
                 r["flops_relative_to_standard"] = r["flops_per_token"] / std["flops_per_token"]
-    micro = inst = None
+    micro = inst = loop = None
+    if args.loop_steps and args.device == "cpu":
+        loop = loop_overhead(args.loop_steps, 2, args.threads)
+        print(f"training loop: project/bare = {loop['project_over_bare']:.3f}", flush=True)
     if not args.skip_micro:
         micro = attention_micro(args.device, args.dtype)
         print("attention micro done", flush=True)
@@ -310,19 +421,19 @@ def main(argv=None) -> int:
             "peak_tflops_for_mfu": args.peak_tflops if args.device == "cuda" else None,
             "memory_measure": "torch.cuda.max_memory_allocated" if args.device == "cuda"
             else "getrusage ru_maxrss of a fresh process (delta: over the process after importing torch)",
-            "sizes": sizes, "wall_s": time.time() - t_start}
+            "sizes": sizes, "matmul_peak": peak, "wall_s": time.time() - t_start}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     from resonator.atomic import atomic_write_json, atomic_write_text
     atomic_write_json(out / f"results_{args.device}.json",
-                      {"meta": meta, "models": rows, "attention": micro, "instruments": inst})
-    md = report(meta, rows, micro, inst, args.device)
+                      {"meta": meta, "models": rows, "attention": micro, "instruments": inst, "loop": loop})
+    md = report(meta, rows, micro, inst, args.device, loop)
     atomic_write_text(out / f"results_{args.device}.md", md)
     print(md)
     return 0
 
 
-def report(meta, rows, micro, inst, device) -> str:
+def report(meta, rows, micro, inst, device, loop=None) -> str:
     cuda = device == "cuda"
     md = [f"# Benchmark: {meta['device_name']}",
           "",
@@ -333,14 +444,24 @@ def report(meta, rows, micro, inst, device) -> str:
           "over all rounds (fresh processes, variants alternating). "
           f"Memory: {meta['memory_measure']}.",
           "",
-          "| size | variant | params (M) | batch×seq | tokens/s | vs standard | GFLOP/token | FLOPs vs standard | peak memory (MB) |"
-          + (" MFU |" if cuda else " delta (MB) |"),
-          "|---|---|---|---|---|---|---|---|---|---|"]
+          f"Matmul peak of this machine: {meta['matmul_peak']['flops_per_s'] / 1e9:,.1f} GFLOP/s "
+          f"(best of {meta['matmul_peak']['n']}³ {meta['matmul_peak']['dtype']} GEMMs); "
+          "'of peak' = tokens/s × model FLOPs per token (forward + backward) / that peak.",
+          "",
+          "| size | variant | params (M) | batch×seq | tokens/s | vs standard | GFLOP/token | FLOPs vs standard | "
+          "GFLOP/s | of peak | peak memory (MB) |" + (" MFU |" if cuda else " delta (MB) |"),
+          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         md.append(f"| {r['size']} | {r['variant']} | {r['n_params'] / 1e6:.2f} | {r['batch']}×{r['seq_len']} | "
                   f"{r['tokens_per_s']:.0f} | {r['relative_to_standard']:.2f} | {r['flops_per_token'] / 1e9:.4g} | "
-                  f"{r['flops_relative_to_standard']:.3f} | {r['peak_mem_mb']:.0f} |"
+                  f"{r['flops_relative_to_standard']:.3f} | {r['achieved_flops_per_s'] / 1e9:.1f} | "
+                  f"{100 * r['fraction_of_matmul_peak']:.1f}% | {r['peak_mem_mb']:.0f} |"
                   + (f" {100 * r['mfu']:.1f}% |" if cuda else f" {r['peak_mem_delta_mb']:.0f} |"))
+    if loop:
+        md += ["", f"Training loop, small profile's phonetic resonator, {loop['steps']} optimizer steps, "
+               f"{loop['rounds']} fresh processes each, alternating (median tokens/s): project loop "
+               f"{loop['median']['project']:,.0f}, bare nanoGPT-style loop {loop['median']['bare']:,.0f}; "
+               f"ratio {loop['project_over_bare']:.3f}."]
     if micro:
         md += ["", "Attention alone (B=8, S=256, 4 heads of 64, F=32, forward + backward):", "",
                "| implementation | ms | × plain SDPA | max abs diff to naive |", "|---|---|---|---|"]

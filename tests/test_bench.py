@@ -17,7 +17,8 @@ def test_instrument_overhead_reports_scalar_times():
 
 def test_bench_writes_results_for_every_variant(tmp_path):
     sets = [f"t.{k}={v}" for k, v in TINY.items()]
-    argv = ["--sizes", "t", "--warmup", "0", "--iters", "1", "--rounds", "1", "--skip-micro", "--out", str(tmp_path)]
+    argv = ["--sizes", "t", "--warmup", "0", "--iters", "1", "--rounds", "1", "--skip-micro", "--out", str(tmp_path),
+            "--loop-steps", "2", "--threads", "1"]
     for s in sets:
         argv += ["--set", s]
     assert bench.main(argv) == 0
@@ -25,5 +26,11 @@ def test_bench_writes_results_for_every_variant(tmp_path):
     rows = res["models"]
     assert {r["variant"] for r in rows} == set(bench.VARIANTS)
     assert all(r["tokens_per_s"] > 0 and r["peak_mem_mb"] > 0 for r in rows)
+    assert all(0 < r["fraction_of_matmul_peak"] and r["achieved_flops_per_s"] > 0 for r in rows)
+    assert res["meta"]["matmul_peak"]["flops_per_s"] > 0
+    loop = res["loop"]
+    assert len(loop["tokens_per_s"]["project"]) == len(loop["tokens_per_s"]["bare"]) == 2
+    assert loop["project_over_bare"] > 0
     md = (tmp_path / "results_cpu.md").read_text()
     assert md.count("| t |") == len(bench.VARIANTS)
+    assert "Matmul peak of this machine" in md and "bare nanoGPT-style loop" in md
