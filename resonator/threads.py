@@ -48,12 +48,14 @@ def cgroup_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
         return None
 
 
-def running_runs(slots: Path = SLOTS) -> int:
+def running_runs(slots: Path = SLOTS, exclude: Path | None = None) -> int:
     """Runs holding a slot on this machine right now (stale slots of dead processes are removed)."""
     if not slots.is_dir():
         return 0
     n = 0
     for f in slots.glob("slot-*"):
+        if exclude is not None and f == exclude:
+            continue
         try:
             with open(f, "rb") as fh:
                 try:
@@ -73,9 +75,10 @@ def run_slot(slots: Path = SLOTS):
     runs were going when this one started."""
     try:
         slots.mkdir(parents=True, exist_ok=True)
-        others = running_runs(slots)
+        # Take our own slot before counting: two runs that start together then see each other.
         fd, path = tempfile.mkstemp(prefix="slot-", dir=slots)
         fcntl.flock(fd, fcntl.LOCK_EX)
+        others = running_runs(slots, exclude=Path(path))
     except OSError:         # no shared temp dir: behave as if alone
         yield 0
         return
