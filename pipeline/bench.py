@@ -37,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+from resonator.cli import run_main
+
 SIZES = {
     "small": dict(vocab_size=4096, max_seq_len=128, d_model=128, n_layers=4, n_heads=4, d_ff=512, batch=8),
     "paper": dict(vocab_size=50257, max_seq_len=256, d_model=768, n_layers=12, n_heads=12, d_ff=3072, batch=8),
@@ -359,4 +361,4 @@ def report(meta, rows, micro, inst, device) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

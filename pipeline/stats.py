@@ -9,7 +9,6 @@ rules.tex and figures/*.pdf.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import re
@@ -20,6 +19,8 @@ import numpy as np
 
 from evals import stats as st
 from resonator.atomic import atomic_write_json, atomic_write_text
+from resonator.cli import run_main
+from resonator.inputs import read_json
 from resonator.params import load_params
 from resonator.provenance import provenance
 
@@ -43,10 +44,11 @@ def load_runs(root: Path) -> dict:
     for vdir in sorted(p for p in root.iterdir() if p.is_dir()):
         for sdir in sorted(p for p in vdir.iterdir() if p.is_dir() and re.fullmatch(r"s\d+", p.name)):
             rec = {"train": None, "eval": None, "curve": None, "items": None}
-            for key, name in (("train", "train.json"), ("eval", "eval.json")):
+            for key, name, stage in (("train", "train.json", "train"), ("eval", "eval.json", "evaluate")):
                 f = sdir / name
-                if f.exists():
-                    rec[key] = json.loads(f.read_text())
+                if f.exists():  # a torn or corrupt record names itself and the stage that rewrites it
+                    rec[key] = read_json(f, f"rerun that stage: `python -m pipeline.{stage} --variant {vdir.name} "
+                                            f"--seed {sdir.name[1:]}` or `dvc repro`")
             rec["curve"] = sdir / "curve.tsv" if (sdir / "curve.tsv").exists() else None
             rec["items"] = sdir / "eval" / "items.json" if (sdir / "eval" / "items.json").exists() else None
             runs.setdefault(vdir.name, {})[int(sdir.name[1:])] = rec
@@ -123,7 +125,7 @@ def relative_ppl_change(table_ppl: dict, a: str, b: str, seeds) -> dict | None:
 
 
 def item_bpb(items_path: Path) -> np.ndarray | None:
-    items = json.loads(items_path.read_text()).get("lm_test")
+    items = read_json(items_path, "rerun the run's evaluation (`python -m pipeline.evaluate ...` or `dvc repro`)").get("lm_test")
     if not items or "bits_per_byte" not in items[0]:
         return None
     return np.array([-it["bits_per_byte"][0] / (it["bits_per_byte"][1] * math.log(2)) for it in items])
@@ -687,4 +689,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

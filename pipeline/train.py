@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from resonator.atomic import atomic_write_json
+from resonator.cli import run_main
+from resonator.errors import InputError
 from resonator.params import ParamsError, load_params  # noqa: F401
 
 
@@ -48,12 +50,12 @@ def main(argv=None) -> int:
     import torch
     from resonator.phases import phase_table
     from resonator.provenance import provenance
-    from resonator.tokenizer import read_meta
+    from resonator.tokenizer import verify_tokens
     from resonator.train import TrainingDivergedError, train
 
     paths = run_paths(p.profile, args.variant, args.seed)
     tokens_dir = paths["data"] / "tokens"
-    meta = read_meta(tokens_dir)
+    meta = verify_tokens(tokens_dir, ("train", "val"))  # sizes and sha256 against meta.json, before any work
     mcfg = p.model_config(args.variant, meta["vocab_size"])
     tcfg = p.train_config()
     ph = p.active["phases"]
@@ -62,9 +64,11 @@ def main(argv=None) -> int:
     if mcfg.kind == "resonator":
         classes_path = paths["data"] / "phases" / "classes.npy"
         if not classes_path.exists():
-            print(f"error: {classes_path} is missing; run `dvc repro phases` first", file=sys.stderr)
-            return 2
-        classes = np.load(classes_path)
+            raise InputError(classes_path, "does not exist", "run `dvc repro phases` first")
+        try:
+            classes = np.load(classes_path)
+        except (ValueError, EOFError, OSError) as e:
+            raise InputError(classes_path, "is unreadable (truncated or corrupt)", "rebuild it: `dvc repro -f phases`") from e
         table = phase_table(classes, mcfg.phase_init, n_phases=mcfg.n_phases, seed=phase_seed(args.seed),
                             sigma=ph["sigma"], jitter=ph["jitter"])
 
@@ -98,4 +102,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))
