@@ -13,6 +13,8 @@ import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from resonator.cli import run_main  # noqa: E402
+
 
 def parse_model_args(s: str) -> dict:
     out = {}
@@ -38,36 +40,31 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from evals.run import evaluate_checkpoint, flat_metrics
-    from evals.tasks import HubTaskError, TaskDataError
-    from resonator.checkpoint import CheckpointError
+    from resonator.atomic import atomic_write_text
 
     margs = parse_model_args(args.model_args)
     if "checkpoint" not in margs or "tokenizer" not in margs:
         ap.error("--model_args needs checkpoint=PATH and tokenizer=PATH")
     data_dir = args.data_dir or str(Path(margs["tokenizer"]).parent.parent / "evalsets")
     limit = int(args.limit) if args.limit and args.limit >= 1 else args.limit
-    try:
-        res = evaluate_checkpoint(margs["checkpoint"], margs["tokenizer"], args.tasks.split(","), data_dir,
-                                  batch_size=int(args.batch_size), device=args.device or margs.get("device", "cpu"),
-                                  limit=limit, seed=args.seed, allow_hub=args.allow_hub,
-                                  log_samples=args.log_samples)
-    except (TaskDataError, HubTaskError, CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    # expected failures (a missing or corrupt checkpoint, tokenizer or task file) are
+    # ProjectErrors: run_main prints them as one line
+    res = evaluate_checkpoint(margs["checkpoint"], margs["tokenizer"], args.tasks.split(","), data_dir,
+                              batch_size=int(args.batch_size), device=args.device or margs.get("device", "cpu"),
+                              limit=limit, seed=args.seed, allow_hub=args.allow_hub,
+                              log_samples=args.log_samples, tasks_key="--tasks", allow_hub_hint="add --allow_hub")
     metrics = flat_metrics(res)
     if args.output_path:
         out = Path(args.output_path)
         out.mkdir(parents=True, exist_ok=True)
         samples = res.pop("samples", None)
-        (out / "results.json").write_text(json.dumps(res, indent=1, default=str))
+        atomic_write_text(out / "results.json", json.dumps(res, indent=1, default=str))
         if samples:
             for task, rows in samples.items():
-                with open(out / f"samples_{task}.jsonl", "w") as f:
-                    for r in rows:
-                        f.write(json.dumps(r, default=str) + "\n")
+                atomic_write_text(out / f"samples_{task}.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in rows))
     print(json.dumps(metrics, indent=1))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -12,7 +12,7 @@ from lm_eval.api.registry import register_model
 
 from evals.scoring import greedy_generate, rolling_windows, score_requests
 from resonator.checkpoint import load_model
-from resonator.tokenizer import eot_id, load_tokenizer
+from resonator.tokenizer import TokenizerError, eot_id, load_tokenizer
 
 
 @register_model("resonator")
@@ -23,8 +23,9 @@ class ResonatorLM(TemplateLM):
         self.model = load_model(checkpoint, map_location=device)
         self.tok = load_tokenizer(tokenizer)
         if self.tok.get_vocab_size() != self.model.config.vocab_size:
-            raise ValueError(f"tokenizer {tokenizer} has {self.tok.get_vocab_size()} tokens but checkpoint "
-                             f"{checkpoint} was trained with {self.model.config.vocab_size}")
+            raise TokenizerError(tokenizer, f"has {self.tok.get_vocab_size()} tokens but checkpoint {checkpoint} "
+                                            f"was trained with {self.model.config.vocab_size}",
+                                 "pass the tokenizer the checkpoint was trained with")
         self._device = torch.device(device)
         self.batch_size = int(batch_size) if str(batch_size).isdigit() else 16
         self.max_length = int(max_length or self.model.config.max_seq_len)

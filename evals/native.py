@@ -5,7 +5,6 @@ score against lm-eval's own output.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -99,6 +98,6 @@ class NativeScorer:
 
 def read_docs(data_dir, task):
     path = Path(data_dir) / f"{task}.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; build it with `python -m pipeline.evalsets`")
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    from resonator.inputs import read_jsonl
+    return read_jsonl(path, "rebuild it: `dvc repro -f evalsets`",
+                      missing_fix="build it with `python -m pipeline.evalsets` (DVC stage evalsets)")

@@ -12,13 +12,15 @@ from evals.tasks import task_configs  # noqa: E402
 
 
 def evaluate_checkpoint(checkpoint, tokenizer, tasks, data_dir, batch_size=16, device="cpu", limit=None,
-                        seed=0, allow_hub=False, log_samples=True) -> dict:
+                        seed=0, allow_hub=False, log_samples=True, tasks_key="eval.tasks",
+                        allow_hub_hint="set eval.allow_hub: true") -> dict:
+    configs = task_configs(tasks, data_dir, allow_hub, tasks_key, allow_hub_hint)  # fails fast, before lm-eval loads
+
     import lm_eval
     from lm_eval.tasks import TaskManager
 
     import evals.adapter  # noqa: F401  (registers the `resonator` model)
 
-    configs = task_configs(tasks, data_dir, allow_hub)
     # Without lm-eval's built-in index (~10 s to build) unless a hub task was asked for.
     manager = TaskManager(include_defaults=allow_hub and any(isinstance(c, str) for c in configs))
     return lm_eval.simple_evaluate(

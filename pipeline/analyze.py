@@ -6,7 +6,6 @@ instrumentation section). Diverged or missing runs are listed, not dropped silen
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -17,6 +16,8 @@ import torch
 from pipeline.stats import savefig, setup_matplotlib, tex_escape
 from resonator.atomic import atomic_write_json, atomic_write_text
 from resonator.checkpoint import load_model
+from resonator.cli import run_main
+from resonator.inputs import read_json
 from resonator.instruments import ComplexityAnalyzer, FrequencyAnalyzer, InstrumentedTransformer, ResonanceAnalyzer
 from resonator.params import load_for_stage
 from resonator.tokenizer import load_tokens
@@ -138,7 +139,8 @@ def main(argv=None) -> int:
         if not tj.exists():
             skipped.append({"variant": variant, "seed": seed, "reason": "missing run"})
             continue
-        if json.loads(tj.read_text()).get("diverged"):
+        if read_json(tj, f"rerun the training stage: `python -m pipeline.train --variant {variant} --seed {seed}`"
+                         " or `dvc repro`").get("diverged"):
             skipped.append({"variant": variant, "seed": seed, "reason": "diverged"})
             continue
         if probe is None:
@@ -219,4 +221,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

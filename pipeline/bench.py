@@ -37,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+from resonator.cli import run_main
+
 SIZES = {
     "small": dict(vocab_size=4096, max_seq_len=128, d_model=128, n_layers=4, n_heads=4, d_ff=512, batch=8),
     "paper": dict(vocab_size=50257, max_seq_len=256, d_model=768, n_layers=12, n_heads=12, d_ff=3072, batch=8),
@@ -256,7 +258,7 @@ def synthetic_tokens(tokens_dir: Path, vocab: int, n: int) -> Path:
     """Random token files in the layout the trainer reads (the bench must not need `dvc repro`)."""
     import numpy as np
 
-    from resonator.tokenizer import write_meta, write_tokens
+    from resonator.tokenizer import file_record, write_meta, write_tokens
     rng = np.random.default_rng(0)
     tokens_dir.mkdir(parents=True, exist_ok=True)
     splits = {}
@@ -264,7 +266,8 @@ def synthetic_tokens(tokens_dir: Path, vocab: int, n: int) -> Path:
         ids = rng.integers(0, vocab, size).astype(np.uint16)
         write_tokens(tokens_dir / f"{split}.bin", ids)
         splits[split] = {"tokens": size, "documents": 1, "bytes": size}
-    write_meta(tokens_dir, {"vocab_size": vocab, "eot_id": 0, "dtype": "uint16", "splits": splits})
+    files = {f"{s}.bin": file_record(tokens_dir / f"{s}.bin") for s in splits}
+    write_meta(tokens_dir, {"vocab_size": vocab, "eot_id": 0, "dtype": "uint16", "splits": splits, "files": files})
     return tokens_dir
 
 
@@ -480,4 +483,4 @@ def report(meta, rows, micro, inst, device, loop=None) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

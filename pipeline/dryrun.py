@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from resonator.cli import run_main
 from resonator.params import load_for_stage
 from resonator.phases import phase_seed, phase_table
 from resonator.tokenizer import read_meta
@@ -56,4 +57,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -23,6 +23,9 @@ import numpy as np
 from resonator.atomic import atomic_write_json, atomic_write_text
 from resonator.params import load_for_stage
 from resonator.phases import cmu_dict, rhyme_key
+from resonator.cli import run_main
+from resonator.errors import ProjectError
+from resonator.inputs import read_jsonl as _read_jsonl
 from resonator.tokenizer import load_tokenizer
 
 SEED = 20261123
@@ -30,9 +33,7 @@ WORD = re.compile(r"^[a-z]{3,}$")
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; run `dvc repro prepare` first")
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    return _read_jsonl(path, "rebuild the corpus: `dvc repro -f prepare`", missing_fix="run `dvc repro prepare` first")
 
 
 def lm_test_items(test_docs, n):
@@ -51,7 +52,8 @@ def rhyme_items(train_docs, tok, n, seed=SEED):
     rich = sorted(k for k, ws in by_class.items() if len(ws) >= 2)
     all_words = sorted((w, k) for k, ws in by_class.items() for w in ws)
     if len(rich) < 4:
-        raise ValueError("too few rhyme classes with two eligible words to build the rhyme task")
+        raise ProjectError("eval.rhyme_items", "too few rhyme classes with two eligible words to build the rhyme task",
+                           "use a larger corpus or fewer rhyme items")
     rng = np.random.default_rng(seed)
     items = []
     for _ in range(n):
@@ -131,15 +133,11 @@ def run(cfg: dict, corpus_dir, tokenizer_path, out_dir, metrics_path) -> dict:
 
 def main(argv=None) -> int:
     p = load_for_stage()
-    try:
-        m = run(p.active["eval"], p.layout.corpus, p.layout.tokenizer, p.layout.evalsets,
-                p.layout.stage_metrics("evalsets"))
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    m = run(p.active["eval"], p.layout.corpus, p.layout.tokenizer, p.layout.evalsets,
+            p.layout.stage_metrics("evalsets"))
     print(json.dumps(m))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

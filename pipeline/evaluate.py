@@ -16,6 +16,8 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 from resonator.atomic import atomic_write_json, atomic_write_text  # noqa: E402
+from resonator.cli import run_main  # noqa: E402
+from resonator.inputs import read_json  # noqa: E402
 from resonator.params import load_for_stage  # noqa: E402
 
 
@@ -30,8 +32,10 @@ def main(argv=None) -> int:
     cfg = p.active["eval"]
     lay, run = p.layout, p.layout.run(args.variant, args.seed)
     out_dir = run.eval_dir
+    train_cmd = f"`python -m pipeline.train --variant {args.variant} --seed {args.seed}` or `dvc repro`"
+    train_rec = read_json(run.train_json, f"rerun the training stage: {train_cmd}",
+                          missing_fix=f"train the run first: {train_cmd}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    train_rec = json.loads(run.train_json.read_text())
     record = {"profile": p.profile, "variant": args.variant, "seed": args.seed,
               "params_hash": p.hash, "prereg_hash": p.prereg_hash}
     if train_rec.get("diverged"):
@@ -40,15 +44,26 @@ def main(argv=None) -> int:
         atomic_write_json(run.eval_json, record)
         return 0
 
+    # every input checked before lm-eval is even imported
+    from evals.tasks import task_configs
+    from resonator.checkpoint import CheckpointError
+    from resonator.tokenizer import verify_tokens
+    tokenizer = lay.tokenizer
+    verify_tokens(lay.tokens, splits=(), tokenizer=tokenizer)  # the tokenizer the tokens were made with
+    ckpt = run.final
+    if not ckpt.is_file():
+        raise CheckpointError(ckpt, "checkpoint does not exist", f"train the run first: {train_cmd}")
+    hub = {"tasks_key": f"profiles.{p.profile}.eval.tasks", "allow_hub_hint": f"set profiles.{p.profile}.eval.allow_hub: true"}
+    task_configs(cfg["tasks"], lay.evalsets, cfg.get("allow_hub", False), **hub)
+
     import lm_eval
 
     from evals.run import evaluate_checkpoint, flat_metrics, per_item_scores
     from resonator.npm import sha256_of
-    ckpt = run.final
     t0 = time.perf_counter()
-    res = evaluate_checkpoint(ckpt, lay.tokenizer, cfg["tasks"], lay.evalsets, batch_size=cfg["batch_size"],
+    res = evaluate_checkpoint(ckpt, tokenizer, cfg["tasks"], lay.evalsets, batch_size=cfg["batch_size"],
                               device="cuda" if p.active["train"]["device"] == "cuda" else "cpu",
-                              seed=args.seed, allow_hub=cfg.get("allow_hub", False))
+                              seed=args.seed, allow_hub=cfg.get("allow_hub", False), **hub)
     seconds = time.perf_counter() - t0
     samples = res.pop("samples", {})
     atomic_write_text(out_dir / "results.json", json.dumps(res, indent=1, default=str))
@@ -63,4 +78,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

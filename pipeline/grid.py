@@ -20,6 +20,7 @@ import os
 import sys
 from pathlib import Path
 
+from resonator.cli import run_main
 from resonator.params import load_params
 
 STAGES = ("train", "evaluate", "score")
@@ -91,4 +92,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

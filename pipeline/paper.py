@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 
 from resonator.atomic import atomic_write_bytes, atomic_write_text
+from resonator.cli import run_main
+from resonator.errors import InputError, ProjectError
 from resonator.model import ModelConfig, count_params
 from resonator.params import load_params
 from pipeline.stats import macro_name, tex_escape
@@ -109,7 +111,7 @@ def other_profiles(p, results: Path) -> str:
 def generate(p, results: Path, build: Path) -> None:
     src = results / p.profile
     if not (src / "tex" / "numbers.tex").exists():
-        raise FileNotFoundError(f"{src / 'tex' / 'numbers.tex'} is missing; run `dvc repro stats` first")
+        raise InputError(src / "tex" / "numbers.tex", "does not exist", "run `dvc repro stats` first")
     gen = build / "gen"
     if gen.exists():
         shutil.rmtree(gen)
@@ -140,7 +142,7 @@ def generate(p, results: Path, build: Path) -> None:
 
 def build_pdf(build: Path) -> Path:
     if shutil.which("latexmk") is None:
-        raise RuntimeError("latexmk is not installed; ./setup.sh installs the Debian TeX packages "
+        raise ProjectError("latexmk", "is not installed", "./setup.sh installs the Debian TeX packages "
                            "(texlive-latex-recommended texlive-fonts-recommended texlive-science lmodern latexmk)")
     env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")
     for f in build.glob("main.*"):
@@ -151,10 +153,12 @@ def build_pdf(build: Path) -> Path:
     log = (build / "main.log").read_text(errors="replace") if (build / "main.log").exists() else ""
     if r.returncode != 0:
         err = [line for line in log.splitlines() if line.startswith("!")][:5]
-        raise RuntimeError(f"latexmk failed in {build}: {' | '.join(err) or r.stdout[-2000:]}")
+        raise ProjectError(build / "main.log", f"latexmk failed: {' | '.join(err) or ' '.join(r.stdout[-300:].split())}",
+                           "fix the LaTeX error it names and rerun")
     problems = [line for line in log.splitlines() if "undefined" in line.lower() and "Warning" in line]
     if problems:
-        raise RuntimeError(f"undefined references or macros in {build / 'main.log'}: {problems[:5]}")
+        raise ProjectError(build / "main.log", f"undefined references or macros: {problems[:5]}",
+                           "define them, or rerun `dvc repro stats` if they are generated numbers")
     overfull = [line for line in log.splitlines() if line.startswith("Overfull")]
     if overfull:
         print(f"warning: {len(overfull)} overfull boxes, e.g. {overfull[0]}", file=sys.stderr)
@@ -172,16 +176,12 @@ def main(argv=None) -> int:
     p = load_params(args.params, overrides={"profile": args.profile} if args.profile else None)
     build = Path(args.build)
     build.mkdir(parents=True, exist_ok=True)
-    try:
-        generate(p, Path(args.results), build)
-        pdf = build_pdf(build)
-    except (FileNotFoundError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    generate(p, Path(args.results), build)
+    pdf = build_pdf(build)
     atomic_write_bytes(args.out, pdf.read_bytes())
     print(f"paper: {args.out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -1,7 +1,9 @@
 """Rhyme-class coverage of any tokenizer: python -m pipeline.phase_coverage --tokenizer PATH|gpt2"""
 import argparse
 import json
+import sys
 
+from resonator.cli import run_main
 from resonator.phases import class_stats, rhyme_classes
 from resonator.tokenizer import gpt2_tokenizer, load_tokenizer
 
@@ -17,4 +19,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

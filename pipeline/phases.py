@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from resonator.atomic import atomic_save_npy, atomic_write_json
+from resonator.cli import run_main
 from resonator.params import load_for_stage
 from resonator.phases import KINDS, class_stats, phase_table, rhyme_classes
-from resonator.tokenizer import TokenizerError, load_tokenizer
+from resonator.tokenizer import load_tokenizer
 
 # RESONATOR.md: the original found a class for ~35k of 50,257 GPT-2 tokens, in ~8k classes.
 ORIGINAL = {"tokens_with_class": 35000, "classes": 8000, "vocab_size": 50257}
@@ -48,14 +49,10 @@ def run(cfg: dict, tokenizer_path, out_dir, metrics_path) -> dict:
 
 def main(argv=None) -> int:
     p = load_for_stage()
-    try:
-        m = run(p.active["phases"], p.layout.tokenizer, p.layout.phases, p.layout.stage_metrics("phases"))
-    except TokenizerError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    m = run(p.active["phases"], p.layout.tokenizer, p.layout.phases, p.layout.stage_metrics("phases"))
     print(json.dumps({k: m[k] for k in ("vocab_size", "tokens_with_class", "classes")}))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

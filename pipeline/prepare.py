@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from resonator.atomic import atomic_write_json, atomic_write_text
-from resonator.data import BROWN, DataSourceError, load_documents, split_documents
+from resonator.cli import run_main
+from resonator.data import BROWN, load_documents, split_documents
 from resonator.params import load_for_stage
 
 
@@ -42,14 +43,10 @@ def describe_source(cfg: dict) -> dict:
 
 def main(argv=None) -> int:
     p = load_for_stage()
-    try:
-        m = run(p.active["data"], p.layout.corpus, p.layout.stage_metrics("prepare"))
-    except DataSourceError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    m = run(p.active["data"], p.layout.corpus, p.layout.stage_metrics("prepare"))
     print(json.dumps(m["splits"]))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -5,10 +5,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from resonator.cli import run_main
+from resonator.inputs import read_json
 from resonator.params import load_params
 
 
@@ -19,10 +20,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     profile = args.profile or load_params().profile
     path = Path(args.results) / profile / "stats.json"
-    if not path.exists():
-        print(f"error: {path} does not exist; run `dvc repro stats` first", file=sys.stderr)
-        return 1
-    s = json.loads(path.read_text())
+    s = read_json(path, "rebuild it: `dvc repro -f stats`", missing_fix="run `dvc repro stats` first")
     meta = s["meta"]
     primary = next(iter(s["variants"].values()))["metrics"]
     metric = [k for k in primary if "/" in k][0] if primary else "?"
@@ -55,4 +53,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -18,6 +18,8 @@ import torch
 from evals.native import NativeScorer, read_docs
 from resonator.atomic import atomic_write_json
 from resonator.checkpoint import load_model
+from resonator.cli import run_main
+from resonator.inputs import read_json
 from resonator.npm import sha256_of
 from resonator.params import load_for_stage
 from resonator.tokenizer import eot_id, load_tokenizer
@@ -35,7 +37,9 @@ def main(argv=None) -> int:
     lay, run = p.layout, p.layout.run(args.variant, args.seed)
     record = {"profile": p.profile, "variant": args.variant, "seed": args.seed, "params_hash": p.hash,
               "prereg_hash": p.prereg_hash, "scorer": "native"}
-    if json.loads(run.train_json.read_text()).get("diverged"):
+    train_cmd = f"`python -m pipeline.train --variant {args.variant} --seed {args.seed}` or `dvc repro`"
+    if read_json(run.train_json, f"rerun the training stage: {train_cmd}",
+                 missing_fix=f"train the run first: {train_cmd}").get("diverged"):
         atomic_write_json(run.eval_json, {**record, "diverged": True, "metrics": {}})
         return 0
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -56,4 +60,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

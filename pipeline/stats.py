@@ -9,7 +9,6 @@ rules.tex and figures/*.pdf.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import re
@@ -20,7 +19,8 @@ import numpy as np
 
 from evals import stats as st
 from resonator.atomic import atomic_write_json, atomic_write_text
-from resonator.errors import InputError
+from resonator.cli import run_main
+from resonator.inputs import read_json
 from resonator.layout import Layout
 from resonator.params import load_params
 from resonator.provenance import provenance
@@ -47,23 +47,16 @@ def load_runs(layout, planned: list[tuple[str, int]]) -> tuple[dict, list[str]]:
     for variant, seed in planned:
         run = layout.run(variant, seed)
         rec = {"train": None, "eval": None, "curve": None, "items": None}
-        for key, f in (("train", run.train_json), ("eval", run.eval_json)):
-            if f.exists():
-                rec[key] = read_json(f)
+        for key, f, stage in (("train", run.train_json, "train"), ("eval", run.eval_json, "evaluate")):
+            if f.exists():  # a torn or corrupt record names itself and the stage that rewrites it
+                rec[key] = read_json(f, f"rerun that stage: `python -m pipeline.{stage} --variant {variant} "
+                                        f"--seed {seed}` or `dvc repro`")
         rec["curve"] = run.curve if run.curve.exists() else None
         rec["items"] = run.items if run.items.exists() else None
         runs.setdefault(variant, {})[seed] = rec
     wanted = set(planned)
     ignored = [r.name for r in layout.existing_runs() if (r.variant, r.seed) not in wanted]
     return runs, ignored
-
-
-def read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise InputError(path, f"is not valid JSON ({e.msg} at line {e.lineno})",
-                         "truncated or corrupt: rerun the stage that writes it, e.g. `dvc repro`") from None
 
 
 def metric_value(rec: dict, metric: str):
@@ -146,7 +139,7 @@ def relative_ppl_change(table_ppl: dict, a: str, b: str, seeds) -> dict | None:
 
 
 def item_bpb(items_path: Path) -> np.ndarray | None:
-    items = json.loads(items_path.read_text()).get("lm_test")
+    items = read_json(items_path, "rerun the run's evaluation (`python -m pipeline.evaluate ...` or `dvc repro`)").get("lm_test")
     if not items or "bits_per_byte" not in items[0]:
         return None
     return np.array([-it["bits_per_byte"][0] / (it["bits_per_byte"][1] * math.log(2)) for it in items])
@@ -714,4 +707,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

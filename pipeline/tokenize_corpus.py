@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 from resonator.atomic import atomic_write_json
-from resonator.npm import PackageFetchError
+from resonator.cli import run_main
+from resonator.errors import InputError
+from resonator.inputs import read_jsonl
 from resonator.params import load_for_stage
-from resonator.tokenizer import (encode_documents, eot_id, gpt2_tokenizer, save_tokenizer, train_bpe,
+from resonator.tokenizer import (encode_documents, eot_id, file_record, gpt2_tokenizer, save_tokenizer, train_bpe,
                                  unigram_entropy, write_meta, write_tokens)
 
 SPLITS = ("train", "val", "test")
@@ -20,9 +22,10 @@ SPLITS = ("train", "val", "test")
 
 def read_texts(corpus_dir: Path, split: str) -> list[str]:
     path = corpus_dir / f"{split}.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; run `dvc repro prepare` first")
-    return [json.loads(line)["text"] for line in path.read_text().splitlines() if line.strip()]
+    rows = read_jsonl(path, "rebuild the corpus: `dvc repro -f prepare`", missing_fix="run `dvc repro prepare` first")
+    if not all(isinstance(r, dict) and isinstance(r.get("text"), str) for r in rows):
+        raise InputError(path, "has a record without a \"text\" string", "rebuild the corpus: `dvc repro -f prepare`")
+    return [r["text"] for r in rows]
 
 
 def run(cfg: dict, corpus_dir, tokenizer_dir, tokens_dir, metrics_path) -> dict:
@@ -32,15 +35,19 @@ def run(cfg: dict, corpus_dir, tokenizer_dir, tokens_dir, metrics_path) -> dict:
         tok = train_bpe(texts["train"], cfg["vocab_size"], cfg.get("min_frequency", 2))  # train split only
     else:
         tok = gpt2_tokenizer()
-    save_tokenizer(tok, Path(tokenizer_dir) / "tokenizer.json")
+    tokenizer_path = Path(tokenizer_dir) / "tokenizer.json"
+    save_tokenizer(tok, tokenizer_path)
     vocab = tok.get_vocab_size()
     meta = {"vocab_size": vocab, "eot_id": eot_id(tok), "dtype": "uint16" if vocab <= 65535 else "uint32",
-            "tokenizer": cfg["kind"], "splits": {}}
+            "tokenizer": cfg["kind"], "splits": {},
+            # what training and evaluation check before they start (resonator.tokenizer.verify_tokens)
+            "files": {}, "tokenizer_file": file_record(tokenizer_path)}
     for s in SPLITS:
         ids = encode_documents(tok, texts[s])
         write_tokens(tokens_dir / f"{s}.bin", ids)
         nbytes = sum(len(t.encode("utf-8")) for t in texts[s])
         meta["splits"][s] = {"tokens": int(len(ids)), "documents": len(texts[s]), "bytes": nbytes}
+        meta["files"][f"{s}.bin"] = file_record(tokens_dir / f"{s}.bin")
         if s == "train":
             train_ids = ids
     write_meta(tokens_dir, meta)
@@ -55,14 +62,10 @@ def run(cfg: dict, corpus_dir, tokenizer_dir, tokens_dir, metrics_path) -> dict:
 def main(argv=None) -> int:
     p = load_for_stage()
     lay = p.layout
-    try:
-        m = run(p.active["tokenizer"], lay.corpus, lay.tokenizer_dir, lay.tokens, lay.stage_metrics("tokenize"))
-    except (FileNotFoundError, PackageFetchError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    m = run(p.active["tokenizer"], lay.corpus, lay.tokenizer_dir, lay.tokens, lay.stage_metrics("tokenize"))
     print(json.dumps(m))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

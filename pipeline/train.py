@@ -17,7 +17,9 @@ import sys
 import numpy as np
 
 from resonator.atomic import atomic_write_json
-from resonator.params import ParamsError, load_params  # noqa: F401
+from resonator.cli import run_main
+from resonator.errors import InputError
+from resonator.params import load_params
 
 
 def main(argv=None) -> int:
@@ -28,22 +30,18 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", help="profile to train (tools without DVC; default: the one params.yaml selects)")
     args = ap.parse_args(argv)
 
-    try:
-        p = load_params(args.params, overrides={"profile": args.profile} if args.profile else None)
-        p.variant(args.variant)  # unknown variant -> ParamsError before any work
-    except ParamsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    p = load_params(args.params, overrides={"profile": args.profile} if args.profile else None)
+    p.variant(args.variant)  # unknown variant -> ParamsError before any work
 
     from resonator.phases import phase_seed, phase_table
     from resonator.provenance import provenance
     from resonator.threads import run_slot, threads_for_run
-    from resonator.tokenizer import read_meta
+    from resonator.tokenizer import verify_tokens
     from resonator.train import TrainingDivergedError, train
 
     lay, run = p.layout, p.layout.run(args.variant, args.seed)
     tokens_dir = lay.tokens
-    meta = read_meta(tokens_dir)
+    meta = verify_tokens(tokens_dir, ("train", "val"))  # sizes and sha256 against meta.json, before any work
     mcfg = p.model_config(args.variant, meta["vocab_size"])
     tcfg = p.train_config()
     ph = p.active["phases"]
@@ -52,9 +50,11 @@ def main(argv=None) -> int:
     if mcfg.kind == "resonator":
         classes_path = lay.classes
         if not classes_path.exists():
-            print(f"error: {classes_path} is missing; run `dvc repro phases` first", file=sys.stderr)
-            return 2
-        classes = np.load(classes_path)
+            raise InputError(classes_path, "does not exist", "run `dvc repro phases` first")
+        try:
+            classes = np.load(classes_path)
+        except (ValueError, EOFError, OSError) as e:
+            raise InputError(classes_path, "is unreadable (truncated or corrupt)", "rebuild it: `dvc repro -f phases`") from e
         table = phase_table(classes, mcfg.phase_init, n_phases=mcfg.n_phases, seed=phase_seed(args.seed),
                             sigma=ph["sigma"], jitter=ph["jitter"])
 
@@ -95,4 +95,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

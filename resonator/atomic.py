@@ -11,9 +11,15 @@ import numpy as np
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
+    """On any failure (a full disk, a read-only location) the old file, if any, is untouched,
+    no temporary file is left, and the OSError names `path`, not the temporary file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        e.filename = str(path)  # the file to be written, not mkstemp's random name
+        raise
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -23,9 +29,11 @@ def atomic_write_bytes(path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and (e.filename is None or e.filename == tmp):
+            e.filename = str(path)  # the file the user knows of, not our temporary one
         raise
 
 

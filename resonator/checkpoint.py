@@ -11,13 +11,21 @@ from pathlib import Path
 import torch
 
 from resonator.atomic import atomic_torch_save
+from resonator.errors import ProjectError
 from resonator.model import ModelConfig, build_model
 
 FORMAT = "resonator-ckpt-v1"
+RETRAIN = "delete it and rerun the training stage (`dvc repro` retrains the run)"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ProjectError, RuntimeError):
     """A checkpoint is missing, unreadable, of another format, or does not fit its config."""
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """A library's multi-line message squeezed into one line of a user-facing error."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def save_model(path, model, config: ModelConfig, extra: dict | None = None) -> None:
@@ -46,21 +54,25 @@ def read_checkpoint(path, map_location="cpu") -> dict:
     """The raw checkpoint dict, checked for existence, readability and format tag."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(path, "checkpoint does not exist", "train the run first (`dvc repro` runs the training stage)")
+    # torch's own message is not relayed: it advises retrying with weights_only=False,
+    # i.e. running whatever code a pickle names. `--debug` shows it in the traceback.
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         if "Unsupported global" in str(e):  # a valid pickle of arbitrary objects, not garbage
-            raise CheckpointError(f"checkpoint {path} holds objects that weights_only=True refuses "
-                                  f"(not a {FORMAT} file?): {e}") from e
-        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt): {e}") from e
+            raise CheckpointError(path, f"checkpoint holds pickled Python objects, which the safe loader "
+                                        f"(weights_only) does not run: not a {FORMAT} file",
+                                  "use a checkpoint written by the training stage") from e
+        raise CheckpointError(path, "checkpoint is unreadable (truncated or corrupt)", RETRAIN) from e
     except Exception as e:  # torch raises several types for truncated or corrupt zips
-        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt): {e}") from e
+        raise CheckpointError(path, "checkpoint is unreadable (truncated or corrupt)", RETRAIN) from e
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         got = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
-        raise CheckpointError(f"checkpoint {path} has format {got!r}, expected {FORMAT!r}")
+        raise CheckpointError(path, f"checkpoint has format {got!r}, expected {FORMAT!r}",
+                              "use a checkpoint written by the training stage")
     if not isinstance(obj.get("model"), dict):
-        raise CheckpointError(f"checkpoint {path} has no 'model' state dict")
+        raise CheckpointError(path, "checkpoint has no 'model' state dict", RETRAIN)
     return obj
 
 
@@ -68,7 +80,7 @@ def _config(obj: dict, path) -> ModelConfig:
     try:
         return ModelConfig.from_dict(obj["model_config"])
     except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"checkpoint {path} has an invalid model_config: {e}") from e
+        raise CheckpointError(path, f"checkpoint has an invalid model_config: {one_line(e)}", RETRAIN) from e
 
 
 def load_config(path) -> ModelConfig:
@@ -84,7 +96,8 @@ def load_model(path, map_location="cpu"):
     try:
         model.load_state_dict(obj["model"])  # strict: missing, unexpected or mis-shaped entries fail
     except RuntimeError as e:
-        raise CheckpointError(f"checkpoint {path}: weights do not match its model_config: {e}") from e
+        raise CheckpointError(path, f"checkpoint's weights do not match its model_config: {one_line(e)}",
+                              RETRAIN) from e
     if isinstance(map_location, (str, torch.device)):
         model = model.to(map_location)
     return model.eval()

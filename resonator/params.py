@@ -238,11 +238,6 @@ def load_params(path: str | Path = "params.yaml", overrides: dict | None = None)
 
 
 def load_for_stage(path: str | Path = "params.yaml", profile: str | None = None) -> Params:
-    """load_params for a pipeline stage: a bad params.yaml ends the process with the
-    message alone (exit code 2), before the stage does any work or touches an output."""
-    import sys
-    try:
-        return load_params(path, overrides={"profile": profile} if profile else None)
-    except ParamsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    """load_params for a pipeline stage (run under resonator.cli.run_main, which prints a
+    ParamsError as one line and exits 2 before the stage touches an output)."""
+    return load_params(path, overrides={"profile": profile} if profile else None)

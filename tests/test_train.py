@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from resonator.checkpoint import load_model
 from resonator.model import ModelConfig, build_model
+from resonator.tokenizer import file_record
 from resonator.train import (Chunks, CheckpointMismatchError, TrainConfig, TrainingDivergedError,
                              derive_seeds, epoch_order, evaluate, train)
 
@@ -29,7 +30,8 @@ def make_data(root: Path) -> Path:
     base = rng.integers(0, V, 97)                     # a repeated pattern the model can learn
     np.tile(base, 40).astype(np.uint16).tofile(d / "train.bin")
     np.tile(base, 4).astype(np.uint16).tofile(d / "val.bin")
-    (d / "meta.json").write_text(json.dumps({"dtype": "uint16", "vocab_size": V, "eot_id": 0}))
+    files = {f: file_record(d / f) for f in ("train.bin", "val.bin")}  # what training checks first
+    (d / "meta.json").write_text(json.dumps({"dtype": "uint16", "vocab_size": V, "eot_id": 0, "files": files}))
     return d
 
 
