@@ -196,6 +196,11 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
         torch.cuda.set_device(device)
     if device.type == "cpu" and (threads or tc.num_threads):
         torch.set_num_threads(threads or tc.num_threads)
+    # Measured: with 2 threads and 32-sequence micro-batches the resonator's backward picks a
+    # nondeterministic CPU kernel (weights differ run to run); deterministic mode removes that
+    # and leaves the numerics of already-deterministic paths bit-identical. warn_only: on CUDA
+    # a few ops have no deterministic kernel, and a warning there beats refusing to train.
+    torch.use_deterministic_algorithms(True, warn_only=True)
     if device.type == "cuda" and tc.tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
