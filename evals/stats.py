@@ -392,6 +392,25 @@ def summarise_variant(values, confidence: float = 0.95) -> dict:
 # Secondary analyses (reported as such, never used for a verdict)
 # ---------------------------------------------------------------------------
 
+def bootstrap_p(means) -> dict:
+    """Two-sided bootstrap p-value of "the mean difference is 0" from resampled means:
+    p = 2 * min(share <= 0, share >= 0), capped at 1 (ties at 0 count on both sides).
+
+    With B resamples this p moves in steps of 2/B, so 0 resamples on the other side of 0
+    does not mean p = 0: it means p < 2/B (the two-sided value of "tail share < 1/B"). Then
+    p is None, p_upper_bound = 2/B and p_text = "< 2/B" written out; otherwise p is the
+    float and p_upper_bound is None. p_text is always the string to print.
+    """
+    means = np.asarray(means, dtype=float)
+    b = len(means)
+    tail = min(int(np.count_nonzero(means <= 0)), int(np.count_nonzero(means >= 0)))
+    if tail == 0:
+        bound = 2 / b
+        return {"p": None, "p_upper_bound": bound, "p_text": f"< {bound:.2g}"}
+    p = min(1.0, 2 * tail / b)
+    return {"p": p, "p_upper_bound": None, "p_text": f"{p:.2g}"}
+
+
 def per_item_paired_bootstrap(a_items, b_items, n_boot: int = 10_000, seed: int = 0,
                               confidence: float = 0.95) -> dict:
     """SECONDARY analysis (items are not the unit of replication; never used for a verdict).
@@ -402,8 +421,9 @@ def per_item_paired_bootstrap(a_items, b_items, n_boot: int = 10_000, seed: int 
     and takes the mean over seeds and items of a - b. Because the same indices are used
     for every seed, this equals resampling the seed-averaged per-item differences, which
     is what is computed (in blocks, to bound memory). Returns mean_diff, the percentile
-    interval ci_low/ci_high, and p = 2 * (share of bootstrap means on the other side of
-    0, ties at 0 counted), capped at 1.
+    interval ci_low/ci_high and the p-value fields of bootstrap_p (p = 2 * share of
+    bootstrap means on the other side of 0, ties at 0 counted, capped at 1; when no
+    resample falls there, p is None and p_upper_bound = 2/n_boot: see bootstrap_p).
     """
     a, b = np.asarray(a_items, dtype=float), np.asarray(b_items, dtype=float)
     if a.shape != b.shape or a.ndim != 2 or a.shape[1] == 0:
@@ -418,8 +438,7 @@ def per_item_paired_bootstrap(a_items, b_items, n_boot: int = 10_000, seed: int 
     blocks = (rng.integers(0, n_items, size=(min(_BOOT_CHUNK, n_boot - lo), n_items)) for lo in range(0, n_boot, _BOOT_CHUNK))
     means = np.concatenate([per_item[idx].mean(axis=1) for idx in blocks])
     lo, hi = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
-    p = min(1.0, 2 * min(float(np.mean(means <= 0)), float(np.mean(means >= 0))))
-    return {"mean_diff": float(per_item.mean()), "ci_low": float(lo), "ci_high": float(hi), "p": p,
+    return {"mean_diff": float(per_item.mean()), "ci_low": float(lo), "ci_high": float(hi), **bootstrap_p(means),
             "n_items": n_items, "n_seeds": int(a.shape[0]), "n_boot": n_boot, "secondary": True}
 
 
