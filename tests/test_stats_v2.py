@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as sps
 
 from evals.stats import (VERDICT_RULE_V2, VERDICTS_V2, analyse_family_v2, decide_v2, holm_adjust, holm_ci_levels,
-                         holm_equivalence, normality_check,
+                         holm_equivalence, multi_bootstrap, normality_check, per_item_paired_bootstrap,
                          sign_flip_p, sign_flip_p_one_sided, signflip_ci, tost_paired, tost_signflip)
 
 
@@ -250,3 +250,53 @@ def test_analyse_family_v2_end_to_end():
     assert r["better"]["ci_confidence"] > 0.95 and r["better"]["ci_low"] < r["better"]["ci95_low"]
     assert r["better"]["tost_t"] == tost_paired(fam[0]["x"], fam[0]["y"], 0.02)   # t-based TOST, for reference
     assert r["better"]["normality"]["test"] == "Shapiro-Wilk"
+
+
+# --------------------------------------------------------------------------- multi-bootstrap
+
+
+def test_multi_bootstrap_definition():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0.5, 0.2, (4, 30)), rng.normal(0.49, 0.2, (4, 30))
+    r = multi_bootstrap(a, b, n_boot=300, seed=9)
+    assert r == multi_bootstrap(a, b, n_boot=300, seed=9) and r["mean_diff"] == pytest.approx((a - b).mean())
+    g = np.random.default_rng(9)   # the documented draws: seed indices, then item indices, same for A and B
+    s_idx, i_idx = g.integers(0, 4, size=(300, 4)), g.integers(0, 30, size=(300, 30))
+    direct = np.array([(a[s][:, i] - b[s][:, i]).mean() for s, i in zip(s_idx, i_idx)])
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx(tuple(np.quantile(direct, [0.025, 0.975])))
+    share = min(np.mean(direct <= 0), np.mean(direct >= 0))
+    assert r["p"] is not None and r["p_upper_bound"] is None
+    assert r["p"] == pytest.approx(min(1.0, 2 * share))
+    with pytest.raises(ValueError, match="seeds >= 2"):
+        multi_bootstrap(a[:1], b[:1])
+    with pytest.raises(ValueError, match="better"):
+        multi_bootstrap(a, b, better="smaller")
+
+
+def test_multi_bootstrap_covers_truth_and_is_wider_than_items_only_with_seed_variance():
+    rng = np.random.default_rng(0)
+    seeds, items, mu, runs = 10, 60, -0.05, 60
+    cover_multi = cover_items = wider = 0
+    for r in range(runs):
+        b = rng.normal(1, 0.3, (seeds, items))
+        a = (b + mu + rng.normal(0, 0.06, (seeds, 1)) + rng.normal(0, 0.05, (1, items))
+             + rng.normal(0, 0.05, (seeds, items)))
+        m = multi_bootstrap(a, b, n_boot=400, seed=r)
+        i = per_item_paired_bootstrap(a, b, n_boot=400, seed=r)
+        cover_multi += m["ci_low"] < mu < m["ci_high"]
+        cover_items += i["ci_low"] < mu < i["ci_high"]
+        wider += m["ci_high"] - m["ci_low"] > i["ci_high"] - i["ci_low"]
+    assert wider == runs
+    assert cover_multi / runs >= 0.85          # nominal 0.95; the percentile bootstrap over 10 seeds runs a bit low
+    assert cover_items / runs <= 0.75          # ignoring seed variance: far too narrow
+
+
+def test_multi_bootstrap_p_bound_and_seed_share():
+    b = np.zeros((4, 20))
+    a = b - 1.0 + np.random.default_rng(1).normal(0, 0.01, (4, 20))
+    r = multi_bootstrap(a, b, n_boot=500)
+    assert r["p"] is None and r["p_upper_bound"] == 2 / 500 and r["p_text"] == "< 0.004"
+    a = np.array([[0.1, 0.3], [0.2, 0.2], [0.5, 0.5], [0.0, 0.2]])
+    b = np.array([[0.3, 0.3], [0.4, 0.2], [0.4, 0.4], [0.1, 0.1]])   # A lower in seeds 0, 1; tie in 3
+    assert multi_bootstrap(a, b, "lower", n_boot=50)["p_a_better_seeds"] == 2.5 / 4
+    assert multi_bootstrap(a, b, "higher", n_boot=50)["p_a_better_seeds"] == 1.5 / 4
