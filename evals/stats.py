@@ -10,6 +10,13 @@ Library use: scipy computes the paired t-test and interval, the Wilcoxon signed-
 test and the bootstrap; statsmodels computes power (MDE), TOST, Holm and the mixed
 model. The exact sign-flip permutation test is implemented here because it must
 enumerate every sign pattern deterministically and count floating-point ties.
+
+Design version 2 (VERDICT_RULE_V2, analyse_family_v2) makes the equivalence test and the
+confidence interval sign-flip based too (tost_signflip, signflip_ci: both computed from
+the same sign patterns as the primary test), adds the verdict "trivially different",
+Holm for the equivalence tests and Holm-step interval levels (holm_ci_levels), and the
+paired multi-bootstrap over seeds and items (multi_bootstrap). VERDICT_RULE and verdict
+remain for design version 1. Seed counts and power: evals/design.py.
 """
 from __future__ import annotations
 
@@ -808,9 +815,9 @@ def multi_bootstrap(a, b, better: str = "lower", n_boot: int = 10_000, seed: int
     diff = a - b
     n_seeds, n_items = diff.shape
     rng = np.random.default_rng(seed)
-    means = []
-    for lo in range(0, n_boot, _BOOT_CHUNK):
-        c = min(_BOOT_CHUNK, n_boot - lo)
+    means, chunk = [], max(1, min(_BOOT_CHUNK, (1 << 22) // n_items))   # at most ~4M draws held at once
+    for lo in range(0, n_boot, chunk):
+        c = min(chunk, n_boot - lo)
         s_idx = rng.integers(0, n_seeds, size=(c, n_seeds))
         i_idx = rng.integers(0, n_items, size=(c, n_items))
         rows = np.arange(c)[:, None]
