@@ -10,6 +10,13 @@ Library use: scipy computes the paired t-test and interval, the Wilcoxon signed-
 test and the bootstrap; statsmodels computes power (MDE), TOST, Holm and the mixed
 model. The exact sign-flip permutation test is implemented here because it must
 enumerate every sign pattern deterministically and count floating-point ties.
+
+Design version 2 (VERDICT_RULE_V2, analyse_family_v2) makes the equivalence test and the
+confidence interval sign-flip based too (tost_signflip, signflip_ci: both computed from
+the same sign patterns as the primary test), adds the verdict "trivially different",
+Holm for the equivalence tests and Holm-step interval levels (holm_ci_levels), and the
+paired multi-bootstrap over seeds and items (multi_bootstrap). VERDICT_RULE and verdict
+remain for design version 1. Seed counts and power: evals/design.py.
 """
 from __future__ import annotations
 
@@ -321,6 +328,336 @@ def verdict(comparison: dict, tost: dict, p_adjusted: float, better: str = "lowe
 
 
 # ---------------------------------------------------------------------------
+# Design version 2: sign-flip equivalence, sign-flip intervals, four verdicts
+# ---------------------------------------------------------------------------
+
+VERDICT_RULE_V2 = (
+    "Design v2. For each hypothesis, d are the per-seed differences (variant minus baseline) and the "
+    "margin is the registered equivalence margin. The primary test is the exact two-sided sign-flip "
+    "permutation test of mean(d) = 0 (all 2^n sign patterns for up to 20 seeds, Monte Carlo above), "
+    "Holm-adjusted within the family. The equivalence test is a sign-flip TOST: two one-sided sign-flip "
+    "tests, of mean(d) at most -margin (on d + margin) and of mean(d) at least +margin (on d - margin); "
+    "its p-value, the larger of the two, is Holm-adjusted within the family's equivalence tests. The "
+    "interval is the sign-flip confidence interval (the inversion of the same test) at the Holm level of "
+    "the hypothesis' step, so that it excludes 0 exactly when Holm rejects. The verdict is decided in "
+    "this order: (1) if the adjusted equivalence p is below alpha, the verdict is 'trivially different' "
+    "when the adjusted primary p is also below alpha and 'equivalent' otherwise; (2) else, if the "
+    "adjusted primary p is below alpha and the interval lies strictly inside +-margin, 'trivially "
+    "different'; (3) else, if the adjusted primary p is below alpha and the interval excludes 0 on the "
+    "side of mean(d), 'better' or 'worse' by the direction of mean(d) (lower or higher is better, as "
+    "registered for the metric); (4) otherwise 'inconclusive'. The Shapiro-Wilk normality test of d is "
+    "reported alongside and does not change the verdict; the incomplete pair rule can turn any verdict "
+    "into 'inconclusive'."
+)
+
+VERDICTS_V2 = ("equivalent", "trivially different", "better", "worse", "inconclusive")
+
+
+class _SignFlips:
+    """Every sign pattern s (n <= EXACT_MAX_N: all 2^n, bit j of the row index = sign of
+    d[j]) or the Monte Carlo patterns sign_flip_p draws (same generator, same blocks, so
+    the same patterns for the same seed), reduced to two numbers per pattern: T = s . d
+    and k = number of flipped elements. Everything below is exact arithmetic on these:
+    shifting d by delta turns s . d into T - delta * (n - 2k), and the flipped subset F
+    of a pattern has mean (sum(d) - T) / (2k).
+
+    p-values: exact -> hits / 2^n (the identity pattern is among the 2^n);
+    Monte Carlo -> (1 + hits) / (1 + B), the observed pattern added once (Phipson & Smyth 2010).
+    """
+
+    def __init__(self, d, n_resamples: int = MC_RESAMPLES, seed: int = 0):
+        d = np.asarray(d, dtype=float)
+        self.d, self.n = d, len(d)
+        self.total = float(d.sum())
+        n = self.n
+        if n <= EXACT_MAX_N:
+            self.exact = True
+            ts, ks = [], []
+            for lo in range(0, 1 << n, _PATTERN_CHUNK):
+                hi = min(lo + _PATTERN_CHUNK, 1 << n)
+                ts.append(_sign_patterns(n, lo, hi) @ d)
+                ks.append(np.bitwise_count(np.arange(lo, hi, dtype=np.int64)))
+            self.denominator = 1 << n
+        else:
+            self.exact = False
+            rng = np.random.default_rng(seed)
+            ts, ks = [], []
+            for lo in range(0, n_resamples, _PATTERN_CHUNK):
+                signs = rng.choice((1.0, -1.0), size=(min(_PATTERN_CHUNK, n_resamples - lo), n))
+                ts.append(signs @ d)
+                ks.append(np.count_nonzero(signs < 0, axis=1))
+            self.denominator = 1 + n_resamples
+        self.T = np.concatenate(ts)
+        self.k = np.concatenate(ks).astype(float)
+
+    def _p(self, hits: int) -> float:
+        return hits / self.denominator if self.exact else (1 + hits) / self.denominator
+
+    def p_one_sided(self, delta: float, alternative: str, scale: float | None = None) -> float:
+        """p of H0: centre of symmetry of d = delta against `alternative` ("greater": the
+        centre is above delta, large sum(d - delta) is evidence; "less": the mirror image).
+        Ties within TIE_RTOL * scale count (scale default: sum |d - delta|)."""
+        obs = self.total - delta * self.n
+        t = self.T - delta * (self.n - 2 * self.k)
+        tol = TIE_RTOL * (float(np.sum(np.abs(self.d - delta))) if scale is None else float(scale))
+        if alternative == "greater":
+            hits = int(np.count_nonzero(t >= obs - tol))
+        elif alternative == "less":
+            hits = int(np.count_nonzero(t <= obs + tol))
+        else:
+            raise ValueError(f"alternative must be 'greater' or 'less', got {alternative!r}")
+        return self._p(hits)
+
+    def interval(self, confidence: float) -> tuple[float, float]:
+        """Equal-tailed interval: the shifts delta that neither one-sided test rejects at
+        tail = (1 - confidence) / 2 (rejection = p < tail).
+
+        p_greater(delta) = (c0 + #{non-empty flipped subsets F with mean_F(d) <= delta}) / N,
+        c0 = patterns with no flip (always counted), N the denominator: the subset means
+        are the only places where the p-value changes (Hartigan 1969, JASA 64:1303). So
+        the lower end is the k-th smallest subset mean, k = ceil(tail * N - c0), the upper
+        end the k-th largest; k <= 0 (the test cannot reach tail) gives an infinite end.
+        """
+        if not 0 < confidence < 1:
+            raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+        tail = (1 - confidence) / 2
+        nonempty = self.k > 0
+        means = (self.total - self.T[nonempty]) / (2 * self.k[nonempty])
+        always = self.denominator - means.size
+        k = math.ceil(tail * self.denominator - always - 1e-9)
+        if k <= 0:
+            return -math.inf, math.inf
+        m = means.size
+        part = np.partition(means, [k - 1, m - k])
+        return float(part[k - 1]), float(part[m - k])
+
+
+def _input_scale(x: np.ndarray, y: np.ndarray, shift: float = 0.0) -> float:
+    """The tie tolerance's scale for sums of x - y - shift (see sign_flip_p): the raw
+    inputs' magnitude, because decimal inputs carry an error proportional to |x|."""
+    d = x - y
+    return max(float(np.sum(np.maximum(np.abs(x), np.abs(y)))), float(np.sum(np.abs(d)))) + len(d) * abs(shift)
+
+
+def sign_flip_p_one_sided(d, alternative: str = "greater", delta: float = 0.0, n_resamples: int = MC_RESAMPLES,
+                          seed: int = 0, scale: float | None = None) -> float:
+    """One-sided sign-flip p of H0: d symmetric about delta, against a centre above delta
+    ("greater": share of patterns s with s . (d - delta) >= sum(d - delta)) or below it
+    ("less"). Exact up to EXACT_MAX_N (smallest value 1/2^n), Monte Carlo above with the
+    same patterns and add-one estimate as sign_flip_p; ties as in sign_flip_p. For
+    delta = 0 and sum(d) != 0, sign_flip_p = 2 * min(greater, less) (the sign-flip null
+    distribution is symmetric), which is what makes signflip_ci the test's inversion."""
+    return _SignFlips(d, n_resamples, seed).p_one_sided(delta, alternative, scale)
+
+
+def signflip_ci(d, confidence: float = 0.95, n_resamples: int = MC_RESAMPLES, seed: int = 0) -> dict:
+    """Sign-flip (permutation-inversion) confidence interval for the centre of d.
+
+    The set of shifts delta that the sign-flip test of d - delta does not reject, each
+    tail at (1 - confidence) / 2 -- computed exactly from the subset means (see
+    _SignFlips.interval), no bisection. Exact up to EXACT_MAX_N seeds; above, the Monte
+    Carlo patterns of sign_flip_p(seed) are used, so p and interval agree there too. For
+    n <= EXACT_MAX_N: delta lies outside [low, high] exactly when
+    sign_flip_p(d - delta) < 1 - confidence. Assumes, like the test, that d is
+    symmetric about its centre (then centre = mean = median).
+
+    Returns low, high (closed interval; +-inf when 2/2^n >= 1 - confidence: with so few
+    seeds no shift can be rejected), confidence, method.
+    """
+    d = np.asarray(d, dtype=float)
+    low, high = _SignFlips(d, n_resamples, seed).interval(confidence)
+    return {"low": low, "high": high, "confidence": confidence,
+            "method": "sign-flip inversion, " + sign_flip_method(len(d), n_resamples, seed)}
+
+
+def tost_signflip(x, y, margin: float, alpha: float = 0.05, n_resamples: int = MC_RESAMPLES, seed: int = 0) -> dict:
+    """Equivalence within +-margin of the paired differences d = x - y by two one-sided
+    sign-flip tests (the permutation analogue of Schuirmann's TOST):
+    p_lower: H0 mean(d) <= -margin, the "greater" sign-flip test of d + margin;
+    p_upper: H0 mean(d) >= +margin, the "less" sign-flip test of d - margin;
+    p_tost = max(p_lower, p_upper); equivalent = p_tost < alpha, which is the same as the
+    (1 - 2 alpha) sign-flip interval (ci_low, ci_high, also returned) lying strictly inside
+    (-margin, margin). Exact (smallest p 1/2^n, so at n seeds equivalence at level alpha
+    needs 1/2^n < alpha) up to EXACT_MAX_N, Monte Carlo above. Assumes d symmetric about
+    its centre, like the primary test. Keys as tost_paired plus method.
+    """
+    x, y = _validated_pair(x, y)
+    if not (math.isfinite(margin) and margin >= 0):
+        raise ValueError(f"margin must be finite and >= 0, got {margin}")
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must lie in (0, 0.5), got {alpha}")
+    d = x - y
+    flips = _SignFlips(d, n_resamples, seed)
+    p_lower = flips.p_one_sided(-margin, "greater", _input_scale(x, y, margin))
+    p_upper = flips.p_one_sided(margin, "less", _input_scale(x, y, margin))
+    ci_low, ci_high = flips.interval(1 - 2 * alpha)
+    p_tost = max(p_lower, p_upper)
+    return {"margin": float(margin), "alpha": alpha, "p_tost": p_tost, "p_lower": p_lower, "p_upper": p_upper,
+            "ci_low": ci_low, "ci_high": ci_high, "ci_level": 1 - 2 * alpha, "equivalent": bool(p_tost < alpha),
+            "method": "two one-sided sign-flip tests, " + sign_flip_method(len(d), n_resamples, seed)}
+
+
+def normality_check(d, alpha: float = 0.05) -> dict:
+    """Shapiro-Wilk test of normality of the per-seed differences (scipy.stats.shapiro),
+    reported next to the t-based results; it never changes a verdict (the primary and
+    equivalence tests are sign-flip tests, which need symmetry, not normality). With
+    few seeds the test has little power: "not rejected" is not evidence of normality.
+    Returns test, n, W, p, rejects_normality (p < alpha; None when undefined), note.
+    n < 3 or all differences equal: W, p NaN and the reason in note."""
+    d = np.asarray(d, dtype=float)
+    out = {"test": "Shapiro-Wilk", "n": len(d), "W": math.nan, "p": math.nan, "alpha": alpha,
+           "rejects_normality": None, "note": ""}
+    if len(d) < 3:
+        out["note"] = f"undefined for n < 3 (n={len(d)})"
+    elif float(np.ptp(d)) == 0:
+        out["note"] = "undefined: all differences equal"
+    else:
+        res = sps.shapiro(d)
+        out.update(W=float(res.statistic), p=float(res.pvalue), rejects_normality=bool(res.pvalue < alpha),
+                   note="low power with few seeds: not rejecting is not evidence of normality")
+    return out
+
+
+def holm_equivalence(p_tost) -> np.ndarray:
+    """Holm-adjusted equivalence p-values of a family: holm_adjust (statsmodels
+    multipletests, method="holm") applied to the family's TOST p-values (each the max of
+    its two one-sided p's, a valid intersection-union p). A hypothesis is declared
+    equivalent when its adjusted value is below alpha."""
+    return holm_adjust(p_tost)
+
+
+def holm_ci_levels(pvalues, alpha: float = 0.05, method: str = "holm") -> dict:
+    """Two-sided levels for the family's adjusted confidence intervals, matched to the
+    p-value adjustment. method:
+
+    "holm": the hypothesis at Holm step r (r = 1 for the smallest p; ties in input
+    order) gets alpha / (m - r + 1) while Holm keeps rejecting; from the first step r0
+    that Holm does not reject on, every later hypothesis gets r0's level
+    alpha / (m - r0 + 1). Then a hypothesis' (1 - level) sign-flip interval excludes 0
+    exactly when its Holm-adjusted p is below alpha (for the exact test). These are
+    intervals for reporting the adjusted decision, NOT simultaneous intervals:
+    simultaneous intervals compatible with Holm are uninformative for the rejected
+    hypotheses (Strassburger & Bretz 2008, Stat. Med. 27:4914).
+    "bonferroni": alpha / m for every hypothesis: simultaneous coverage >= 1 - alpha;
+    wider, and may contain 0 where Holm rejects.
+
+    Returns levels (array), confidence (1 - levels), ranks (Holm step, 1-based),
+    rejected (Holm-adjusted p < alpha), method.
+    """
+    p = np.asarray(pvalues, dtype=float).ravel()
+    m = p.size
+    p_adj = holm_adjust(p)
+    rejected = p_adj < alpha
+    order = np.argsort(p, kind="stable")
+    ranks = np.empty(m, dtype=int)
+    ranks[order] = np.arange(1, m + 1)
+    if method == "bonferroni":
+        levels = np.full(m, alpha / m) if m else np.array([])
+    elif method == "holm":
+        steps = np.arange(1, m + 1)
+        not_rejected = np.flatnonzero(~rejected[order])
+        if not_rejected.size:
+            steps = np.minimum(steps, not_rejected[0] + 1)
+        levels = np.empty(m)
+        levels[order] = alpha / (m - steps + 1)
+    else:
+        raise ValueError(f"method must be 'holm' or 'bonferroni', got {method!r}")
+    return {"levels": levels, "confidence": 1 - levels, "ranks": ranks, "rejected": rejected, "method": method}
+
+
+def decide_v2(mean_diff: float, ci_low: float, ci_high: float, p_adjusted, p_equivalence_adjusted,
+              margin: float, better: str = "lower", alpha: float = 0.05) -> str:
+    """One of VERDICTS_V2 by VERDICT_RULE_V2, steps (1)-(4) in that order.
+
+    mean_diff: mean of d = x - y (variant under test minus baseline); ci_low/ci_high:
+    its sign-flip interval at the hypothesis' Holm level (holm_ci_levels, signflip_ci);
+    p_adjusted: Holm-adjusted primary sign-flip p; p_equivalence_adjusted: Holm-adjusted
+    sign-flip TOST p (holm_equivalence); margin: the registered margin (>= 0, units of
+    d); better: "lower" or "higher" values of the metric are an improvement. A None or
+    NaN p is never significant. Equivalent AND significant is "trivially different";
+    equivalent and not significant is "equivalent".
+    """
+    if better not in ("lower", "higher"):
+        raise ValueError(f"better must be 'lower' or 'higher', got {better!r}")
+    if not (math.isfinite(margin) and margin >= 0):
+        raise ValueError(f"margin must be finite and >= 0, got {margin}")
+
+    def below(p) -> bool:
+        return p is not None and not math.isnan(p) and p < alpha
+
+    significant, equivalent = below(p_adjusted), below(p_equivalence_adjusted)
+    if equivalent:                                                   # (1)
+        return "trivially different" if significant else "equivalent"
+    if not significant:                                              # (4)
+        return "inconclusive"
+    if -margin < ci_low and ci_high < margin:                        # (2)
+        return "trivially different"
+    improvement = (-1.0 if better == "lower" else 1.0) * mean_diff   # (3)
+    if mean_diff > 0 and ci_low > 0 or mean_diff < 0 and ci_high < 0:
+        return "better" if improvement > 0 else "worse"
+    return "inconclusive"                                            # test and interval disagree (Monte Carlo)
+
+
+def analyse_family_v2(hypotheses, alpha: float = 0.05, ci_method: str = "holm",
+                      n_resamples: int = MC_RESAMPLES, seed: int = 0) -> list[dict]:
+    """Design v2 for one family of hypotheses, end to end.
+
+    hypotheses: list of dicts with id, x, y (per-seed values of the variant under test
+    and the baseline, paired by position, after handle_incomplete_pairs), margin (the
+    registered margin in the units of x - y), better ("lower"/"higher"), and optionally
+    inconclusive_reason (e.g. too many excluded pairs): the verdict is then forced to
+    "inconclusive", but the hypothesis stays in the family with its p-values (with fewer
+    than 2 pairs: p = 1 and p_tost = 1), so the family size m never shrinks.
+
+    Per hypothesis (input order): id, n, mean_diff, better, margin, p_signflip and
+    signflip_method, p_adjusted (Holm), tost (tost_signflip), p_equivalence_adjusted
+    (Holm over the family's p_tost), holm_step, ci_low/ci_high/ci_confidence (sign-flip
+    interval at the level from holm_ci_levels(method=ci_method)), ci_method,
+    ci95_low/ci95_high (unadjusted, at 1 - alpha), tost_t (tost_paired, t-based,
+    reference only), normality (normality_check), verdict (decide_v2), verdict_reason.
+    """
+    rows = []
+    for h in hypotheses:
+        x = np.asarray(h.get("x") if h.get("x") is not None else [], dtype=float)
+        y = np.asarray(h.get("y") if h.get("y") is not None else [], dtype=float)
+        margin, better = float(h["margin"]), h.get("better", "lower")
+        row = {"id": h.get("id"), "n": int(len(x)), "margin": margin, "better": better,
+               "inconclusive_reason": h.get("inconclusive_reason")}
+        if len(x) >= 2:
+            x, y = _validated_pair(x, y)
+            d = x - y
+            row.update(mean_diff=float(d.mean()), d=d,
+                       p_signflip=sign_flip_p(d, n_resamples, seed, scale=_input_scale(x, y)),
+                       signflip_method=sign_flip_method(len(d), n_resamples, seed),
+                       tost=tost_signflip(x, y, margin, alpha, n_resamples, seed),
+                       tost_t=tost_paired(x, y, margin, alpha), normality=normality_check(d))
+        else:
+            row.update(mean_diff=math.nan, d=None, p_signflip=1.0, signflip_method="fewer than 2 pairs: p = 1",
+                       tost=None, tost_t=None, normality=None)
+            row["inconclusive_reason"] = row["inconclusive_reason"] or f"only {len(x)} complete pairs"
+        rows.append(row)
+    p = [r["p_signflip"] for r in rows]
+    p_eq = [r["tost"]["p_tost"] if r["tost"] else 1.0 for r in rows]
+    p_adj, p_eq_adj = holm_adjust(p), holm_equivalence(p_eq)
+    levels = holm_ci_levels(p, alpha, ci_method)
+    for i, r in enumerate(rows):
+        d = r.pop("d")
+        r.update(p_adjusted=float(p_adj[i]), p_equivalence_adjusted=float(p_eq_adj[i]),
+                 holm_step=int(levels["ranks"][i]), ci_confidence=float(levels["confidence"][i]), ci_method=ci_method)
+        if d is None:
+            r.update(ci_low=-math.inf, ci_high=math.inf, ci95_low=-math.inf, ci95_high=math.inf)
+        else:
+            flips = _SignFlips(d, n_resamples, seed)
+            r["ci_low"], r["ci_high"] = flips.interval(r["ci_confidence"])
+            r["ci95_low"], r["ci95_high"] = flips.interval(1 - alpha)
+        v = decide_v2(r["mean_diff"], r["ci_low"], r["ci_high"], r["p_adjusted"], r["p_equivalence_adjusted"],
+                      r["margin"], r["better"], alpha) if d is not None else "inconclusive"
+        r["verdict_reason"] = r["inconclusive_reason"] if r["inconclusive_reason"] else "VERDICT_RULE_V2"
+        r["verdict"] = "inconclusive" if r["inconclusive_reason"] else v
+    return rows
+
+
+# ---------------------------------------------------------------------------
 # Incomplete pairs
 # ---------------------------------------------------------------------------
 
@@ -392,6 +729,25 @@ def summarise_variant(values, confidence: float = 0.95) -> dict:
 # Secondary analyses (reported as such, never used for a verdict)
 # ---------------------------------------------------------------------------
 
+def bootstrap_p(means) -> dict:
+    """Two-sided bootstrap p-value of "the mean difference is 0" from resampled means:
+    p = 2 * min(share <= 0, share >= 0), capped at 1 (ties at 0 count on both sides).
+
+    With B resamples this p moves in steps of 2/B, so 0 resamples on the other side of 0
+    does not mean p = 0: it means p < 2/B (the two-sided value of "tail share < 1/B"). Then
+    p is None, p_upper_bound = 2/B and p_text = "< 2/B" written out; otherwise p is the
+    float and p_upper_bound is None. p_text is always the string to print.
+    """
+    means = np.asarray(means, dtype=float)
+    b = len(means)
+    tail = min(int(np.count_nonzero(means <= 0)), int(np.count_nonzero(means >= 0)))
+    if tail == 0:
+        bound = 2 / b
+        return {"p": None, "p_upper_bound": bound, "p_text": f"< {bound:.2g}"}
+    p = min(1.0, 2 * tail / b)
+    return {"p": p, "p_upper_bound": None, "p_text": f"{p:.2g}"}
+
+
 def per_item_paired_bootstrap(a_items, b_items, n_boot: int = 10_000, seed: int = 0,
                               confidence: float = 0.95) -> dict:
     """SECONDARY analysis (items are not the unit of replication; never used for a verdict).
@@ -402,8 +758,9 @@ def per_item_paired_bootstrap(a_items, b_items, n_boot: int = 10_000, seed: int 
     and takes the mean over seeds and items of a - b. Because the same indices are used
     for every seed, this equals resampling the seed-averaged per-item differences, which
     is what is computed (in blocks, to bound memory). Returns mean_diff, the percentile
-    interval ci_low/ci_high, and p = 2 * (share of bootstrap means on the other side of
-    0, ties at 0 counted), capped at 1.
+    interval ci_low/ci_high and the p-value fields of bootstrap_p (p = 2 * share of
+    bootstrap means on the other side of 0, ties at 0 counted, capped at 1; when no
+    resample falls there, p is None and p_upper_bound = 2/n_boot: see bootstrap_p).
     """
     a, b = np.asarray(a_items, dtype=float), np.asarray(b_items, dtype=float)
     if a.shape != b.shape or a.ndim != 2 or a.shape[1] == 0:
@@ -418,9 +775,65 @@ def per_item_paired_bootstrap(a_items, b_items, n_boot: int = 10_000, seed: int 
     blocks = (rng.integers(0, n_items, size=(min(_BOOT_CHUNK, n_boot - lo), n_items)) for lo in range(0, n_boot, _BOOT_CHUNK))
     means = np.concatenate([per_item[idx].mean(axis=1) for idx in blocks])
     lo, hi = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
-    p = min(1.0, 2 * min(float(np.mean(means <= 0)), float(np.mean(means >= 0))))
-    return {"mean_diff": float(per_item.mean()), "ci_low": float(lo), "ci_high": float(hi), "p": p,
+    return {"mean_diff": float(per_item.mean()), "ci_low": float(lo), "ci_high": float(hi), **bootstrap_p(means),
             "n_items": n_items, "n_seeds": int(a.shape[0]), "n_boot": n_boot, "secondary": True}
+
+
+def multi_bootstrap(a, b, better: str = "lower", n_boot: int = 10_000, seed: int = 0,
+                    confidence: float = 0.95) -> dict:
+    """SECONDARY analysis (never used for a verdict by VERDICT_RULE_V2).
+
+    Paired Multi-Bootstrap over seeds AND items (Sellam et al. 2022, "The MultiBERTs:
+    BERT Reproductions for Robustness Analysis", ICLR): the uncertainty from training
+    seeds and from the finite test set, together.
+
+    a, b: [n_seeds, n_items] scores of variants A and B; row i of both comes from the
+    same training seed, column j from the same test item. Each resample draws n_seeds
+    seed indices with replacement and, independently, n_items item indices with
+    replacement (per block of resamples: the seed draws, then the item draws, from
+    numpy default_rng(seed) via integers()), uses the SAME draws for A and B, and takes
+    the mean of a - b over every drawn (seed, item) cell. That mean is
+    w_s . (a - b) . w_i / (n_seeds * n_items) with w the draw counts, which is what is
+    computed (in blocks, to bound memory).
+
+    Returns mean_diff (mean of a - b), ci_low/ci_high (percentile interval at
+    `confidence`), the p fields of bootstrap_p (p None with p_upper_bound = 2/n_boot when
+    no resample falls on the other side of 0), p_a_better_seeds (share of seeds whose
+    item-mean of A beats B's, `better` = "lower"/"higher" saying which is better, ties
+    counting 1/2), n_seeds, n_items, n_boot, better, method. Needs >= 2 seeds (with one
+    seed there is no seed variance to resample).
+    """
+    if better not in ("lower", "higher"):
+        raise ValueError(f"better must be 'lower' or 'higher', got {better!r}")
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 2 or a.shape[1] == 0 or a.shape[0] < 2:
+        raise ValueError(f"need equal [seeds >= 2, items >= 1] arrays, got {a.shape} and {b.shape}")
+    bad = np.argwhere(~np.isfinite(a) | ~np.isfinite(b))
+    if bad.size:
+        raise ValueError(f"non-finite scores at (seed, item) positions {bad[:10].tolist()}"
+                         + (f" and {len(bad) - 10} more" if len(bad) > 10 else ""))
+    diff = a - b
+    n_seeds, n_items = diff.shape
+    rng = np.random.default_rng(seed)
+    means, chunk = [], max(1, min(_BOOT_CHUNK, (1 << 22) // n_items))   # at most ~4M draws held at once
+    for lo in range(0, n_boot, chunk):
+        c = min(chunk, n_boot - lo)
+        s_idx = rng.integers(0, n_seeds, size=(c, n_seeds))
+        i_idx = rng.integers(0, n_items, size=(c, n_items))
+        rows = np.arange(c)[:, None]
+        w_s = np.bincount((rows * n_seeds + s_idx).ravel(), minlength=c * n_seeds).reshape(c, n_seeds)
+        w_i = np.bincount((rows * n_items + i_idx).ravel(), minlength=c * n_items).reshape(c, n_items)
+        means.append(np.einsum("bi,bi->b", w_s @ diff, w_i) / (n_seeds * n_items))
+    means = np.concatenate(means)
+    lo, hi = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
+    seed_a, seed_b = a.mean(axis=1), b.mean(axis=1)
+    wins = seed_a < seed_b if better == "lower" else seed_a > seed_b
+    share = (np.count_nonzero(wins) + 0.5 * np.count_nonzero(seed_a == seed_b)) / n_seeds
+    return {"mean_diff": float(diff.mean()), "ci_low": float(lo), "ci_high": float(hi), "confidence": confidence,
+            **bootstrap_p(means), "p_a_better_seeds": float(share), "better": better,
+            "n_seeds": n_seeds, "n_items": n_items, "n_boot": n_boot,
+            "method": "paired multi-bootstrap: seeds and items resampled independently, same draws for A and B",
+            "secondary": True}
 
 
 def mixed_model_effect(df, value: str = "value", group: str = "seed", term: str = "variant") -> dict:

@@ -11,7 +11,8 @@ import pytest
 from scipy import stats as sps
 
 from evals import stats as st
-from evals.stats import (EXACT_MAX_N, INCOMPLETE_PAIR_RULE, VERDICT_RULE, bootstrap_ci, handle_incomplete_pairs,
+from evals.stats import (EXACT_MAX_N, INCOMPLETE_PAIR_RULE, VERDICT_RULE, bootstrap_ci, bootstrap_p,
+                         handle_incomplete_pairs,
                          hedges_gz, holm_adjust, min_detectable_effect, mixed_model_effect, paired_comparison,
                          per_item_paired_bootstrap, sign_flip_p, summarise_variant, too_many_excluded, tost_paired,
                          verdict, wilcoxon_p)
@@ -321,16 +322,27 @@ def test_per_item_bootstrap_equals_resampling_items_within_seeds():
     b = a - 0.05 + rng.normal(0, 0.02, (3, 40))
     r = per_item_paired_bootstrap(a, b, n_boot=500, seed=7)
     assert r == per_item_paired_bootstrap(a, b, n_boot=500, seed=7)
-    assert r["ci_low"] < r["mean_diff"] < r["ci_high"] and r["p"] == pytest.approx(0.0)
+    assert r["ci_low"] < r["mean_diff"] < r["ci_high"]
+    # no resample on the other side of 0: a bound, never p = 0
+    assert r["p"] is None and r["p_upper_bound"] == 2 / 500 and r["p_text"] == "< 0.004"
     assert r["mean_diff"] == pytest.approx((a - b).mean())
     # the definition: same item indices for both variants in every seed, mean over seeds and items
     idx = np.random.default_rng(7).integers(0, 40, size=(500, 40))
     direct = np.array([(a[:, i] - b[:, i]).mean() for i in idx])
     assert (r["ci_low"], r["ci_high"]) == pytest.approx(tuple(np.quantile(direct, [0.025, 0.975])))
     null = per_item_paired_bootstrap(a, a + rng.normal(0, 0.01, a.shape), n_boot=500)
-    assert 0.05 < null["p"] <= 1.0
+    assert 0.05 < null["p"] <= 1.0 and null["p_upper_bound"] is None and null["p_text"] == f"{null['p']:.2g}"
     with pytest.raises(ValueError, match="non-finite"):
         per_item_paired_bootstrap(np.full((2, 3), np.nan), np.zeros((2, 3)))
+
+
+def test_bootstrap_p_reports_a_bound_not_zero():
+    assert bootstrap_p(np.full(1000, 0.3)) == {"p": None, "p_upper_bound": 0.002, "p_text": "< 0.002"}
+    assert bootstrap_p(np.full(1000, -0.3))["p"] is None
+    one_below = np.r_[-0.1, np.full(999, 0.3)]                       # 1 of 1000 on the other side
+    assert bootstrap_p(one_below) == {"p": 0.002, "p_upper_bound": None, "p_text": "0.002"}
+    assert bootstrap_p(np.r_[np.full(600, -1.0), np.full(400, 1.0)])["p"] == 0.8
+    assert bootstrap_p(np.zeros(10))["p"] == 1.0                     # ties at 0 count on both sides, capped
 
 
 def test_mixed_model_per_seed_matches_paired_difference():
