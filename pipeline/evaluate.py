@@ -60,6 +60,9 @@ def main(argv=None) -> int:
 
     from evals.run import evaluate_checkpoint, flat_metrics, per_item_scores
     from resonator.npm import sha256_of
+    planned = p.runs()
+    index = planned.index((args.variant, args.seed)) + 1 if (args.variant, args.seed) in planned else "?"
+    print(f"[{index}/{len(planned)}] {args.variant} s{args.seed}: evaluating {', '.join(cfg['tasks'])}", flush=True)
     t0 = time.perf_counter()
     res = evaluate_checkpoint(ckpt, tokenizer, cfg["tasks"], lay.evalsets, batch_size=cfg["batch_size"],
                               device="cuda" if p.active["train"]["device"] == "cuda" else "cpu",

@@ -33,6 +33,8 @@ def main(argv=None) -> int:
     p = load_params(args.params, overrides={"profile": args.profile} if args.profile else None)
     p.variant(args.variant)  # unknown variant -> ParamsError before any work
 
+    from resonator import batching
+    from resonator.launch import launch, under_launcher
     from resonator.phases import phase_seed, phase_table
     from resonator.provenance import provenance
     from resonator.threads import run_slot, threads_for_run
@@ -44,6 +46,9 @@ def main(argv=None) -> int:
     meta = verify_tokens(tokens_dir, ("train", "val"))  # sizes and sha256 against meta.json, before any work
     mcfg = p.model_config(args.variant, meta["vocab_size"])
     tcfg = p.train_config()
+    cuda = tcfg.device == "cuda"
+    world = int(os.environ["WORLD_SIZE"]) if under_launcher() else (1 if cuda else tcfg.processes)
+    tcfg = batching.resolve(tcfg, mcfg, world, where=f"profiles.{p.profile}.train")
     ph = p.active["phases"]
 
     table = None
@@ -59,7 +64,7 @@ def main(argv=None) -> int:
                             sigma=ph["sigma"], jitter=ph["jitter"])
 
     fingerprint = {
-        "profile": p.profile, "variant": args.variant, "seed": args.seed,
+        "profile": p.profile, "variant": args.variant, "seed": args.seed, "world_size": world,
         "model": dataclasses.asdict(mcfg), "train": dataclasses.asdict(tcfg),
         "phases": ph, "max_chunks": tcfg.max_chunks,
         "data": {k: meta[k] for k in ("vocab_size", "eot_id", "splits")},
@@ -73,20 +78,34 @@ def main(argv=None) -> int:
     planned = p.runs()
     index = planned.index((args.variant, args.seed)) + 1 if (args.variant, args.seed) in planned else "?"
     label = f"[{index}/{len(planned)}] {args.variant} s{args.seed}"
-    try:
+    if world > 1 and not under_launcher():
+        # Inputs are checked above, once; now the same command runs as `world` ranks.
         with run_slot() as others:
-            threads = threads_for_run(tcfg.num_threads, others) if tcfg.device != "cuda" else None
-            print(f"{label}: training ({threads or 'default'} CPU threads; {others} other run(s) going)",
-                  flush=True)
+            threads = max(1, threads_for_run(tcfg.num_threads, others) // world)
+            print(f"{label}: training as {world} processes x {threads} thread(s) "
+                  f"(micro-batch {tcfg.micro_batch}, {tcfg.grad_accum // world} per process per step; "
+                  f"{others} other run(s) going)", flush=True)
+            return launch("pipeline.train", list(argv if argv is not None else sys.argv[1:]), world, threads)
+    try:
+        if under_launcher():
+            threads = int(os.environ.get("RESONATOR_THREADS", "1"))
             metrics = train(mcfg, tcfg, tokens_dir, run.dir, seed=args.seed, phase_table=table,
                             run_fingerprint=fingerprint, progress_label=label, threads=threads)
+        else:
+            with run_slot() as others:
+                threads = None if cuda else threads_for_run(tcfg.num_threads, others)
+                print(f"{label}: training ({threads or 'default'} CPU threads, micro-batch {tcfg.micro_batch} "
+                      f"x {tcfg.grad_accum}; {others} other run(s) going)", flush=True)
+                metrics = train(mcfg, tcfg, tokens_dir, run.dir, seed=args.seed, phase_table=table,
+                                run_fingerprint=fingerprint, progress_label=label, threads=threads)
     except TrainingDivergedError as e:
         # Recorded, not hidden: the statistics stage applies the pre-registered rule
         # for diverged runs. The last good checkpoint stays in ckpt/last.pt.
-        print(f"error: run {args.variant}/s{args.seed} diverged: {e}", file=sys.stderr)
-        record.update({"diverged": True, "error": str(e)})
-        atomic_write_json(run.train_json, record)
-        run.ckpt.mkdir(exist_ok=True)
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"error: run {args.variant}/s{args.seed} diverged: {e}", file=sys.stderr)
+            record.update({"diverged": True, "error": str(e)})
+            atomic_write_json(run.train_json, record)
+            run.ckpt.mkdir(exist_ok=True)
         return 0 if os.environ.get("RESONATOR_FAIL_ON_DIVERGENCE") != "1" else 3
     record.update({"diverged": False, "metrics": metrics})
     if int(os.environ.get("RANK", "0")) == 0:

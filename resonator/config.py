@@ -104,8 +104,15 @@ class TrainConfig:
     betas: Annotated[tuple[float, float], Field(strict=False)] = _f((0.9, 0.999), "AdamW betas")
     eps: PosFloat = _f(1e-8, "AdamW epsilon")
     grad_clip: PosFloat | None = _f(1.0, "clip the gradient norm to this (null: no clipping)")
-    micro_batch: PosInt = _f(8, "sequences per forward/backward pass")
-    grad_accum: PosInt = _f(4, "micro-batches accumulated per optimizer step")
+    batch: PosInt | None = _f(None, "sequences per optimizer step, all processes together "
+                                    "(null: micro_batch x grad_accum x processes)")
+    micro_batch: PosInt | None = _f(None, "sequences per forward/backward pass (null: the largest that fits "
+                                          "memory_budget_mb, so accumulation only where memory requires it)")
+    grad_accum: PosInt | None = _f(None, "micro-batches per optimizer step, all processes together "
+                                         "(null: from batch)")
+    memory_budget_mb: PosFloat = _f(1024.0, "activation memory per process for the automatic micro-batch")
+    processes: PosInt = _f(1, "CPU data-parallel processes per run (gloo), one share of the cores each; "
+                              "part of the run's numerics (ignored on CUDA, where torchrun decides)")
     epochs: PosFloat = _f(2.0, "passes over the training windows")
     max_steps: PosInt | None = _f(None, "cap on optimizer steps (tests, dry runs)")
     max_chunks: PosInt | None = _f(None, "use only the first N training windows (the original's 200k cap)")
@@ -154,9 +161,10 @@ ModelSection = _derived("ModelSection", ModelConfig,
                         optional=("attn_impl",),
                         validators={"heads_divide_width": model_validator(mode="after")(_heads_divide_width)})
 TrainSection = _derived("TrainSection", TrainConfig,
-                        required=("lr", "weight_decay", "grad_clip", "micro_batch", "grad_accum", "epochs",
+                        required=("lr", "weight_decay", "grad_clip", "epochs",
                                   "eval_interval", "val_batches", "ckpt_interval", "device", "dtype", "compile"),
-                        optional=("betas", "eps", "max_steps", "max_chunks", "tf32", "num_threads", "peak_flops"))
+                        optional=("batch", "micro_batch", "grad_accum", "memory_budget_mb", "processes", "betas",
+                                  "eps", "max_steps", "max_chunks", "tf32", "num_threads", "peak_flops"))
 _VariantOverrides = _derived("_VariantOverrides", ModelConfig, required=(), overrides=True,
                              optional=("pos_init", "phase_init", "use_blend", "use_resonance", "train_phases",
                                        "train_lambda", "lambda_init", "blend_init", "attn_impl",

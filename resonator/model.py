@@ -247,3 +247,16 @@ def flops_per_token(cfg: ModelConfig, seq_len: int | None = None) -> float:
     if cfg.resonator and cfg.use_resonance:
         attn += 12 * L * S * cfg.n_heads * cfg.n_phases
     return 6.0 * n_matmul + float(attn)
+
+
+def activation_bytes_per_sequence(cfg: ModelConfig, bytes_per_value: int = 4) -> int:
+    """Rough training-memory cost of one sequence (activations kept for the backward pass plus
+    the logits and their gradient): the quantity the automatic micro-batch divides a memory
+    budget by. Per block ~ S (20 d + 4 d_ff) values for the attention/MLP intermediates plus
+    3 H S^2 for scores, probabilities and dropout masks (the math attention path); the head
+    holds 3 S V (logits, log-softmax, gradient). An estimate, deliberately on the high side."""
+    S, d, L, H, V = cfg.max_seq_len, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.vocab_size
+    per_block = S * (20 * d + 4 * cfg.d_ff) + 3 * H * S * S
+    if cfg.resonator:
+        per_block += S * H * 4 * cfg.n_phases      # q/k widened by the phase features
+    return bytes_per_value * (L * per_block + 3 * S * V + 4 * S * d)

@@ -228,7 +228,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
     model = build_model(mc, phase_table, generator=torch.Generator().manual_seed(seeds["init"])).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=tuple(tc.betas), eps=tc.eps,
                             weight_decay=tc.weight_decay, fused=device.type == "cuda")
-    torch.manual_seed(seeds["dropout"])
+    torch.manual_seed(rank_seed(seeds["dropout"], rank))
     step, tokens_seen, rows, elapsed = 0, 0, [], 0.0
 
     last = ckpt_dir / "last.pt"
@@ -238,7 +238,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
         opt.load_state_dict(state["optimizer"])
         step, tokens_seen, elapsed = state["step"], state["tokens_seen"], state["elapsed"]
         rows = json.loads(state["curve_json"])
-        torch.set_rng_state(state["rng_cpu"])
+        torch.set_rng_state(state["rng_cpu_ranks"][rank] if "rng_cpu_ranks" in state else state["rng_cpu"])
         if device.type == "cpu" and state.get("num_threads"):
             torch.set_num_threads(int(state["num_threads"]))
         if device.type == "cuda" and "rng_cuda" in state:
@@ -256,12 +256,18 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
         return evaluate(model, val_chunks, tc.val_batches, tc.micro_batch, device, autocast)
 
     def save_state():
+        rng = torch.get_rng_state()
+        if world > 1:  # every rank's dropout stream, so that a resumed run continues each of them
+            ranks = [None] * world
+            torch.distributed.all_gather_object(ranks, rng)
         if rank != 0:
             return
         state = {"format": STATE_FORMAT, "fingerprint": fp, "config_json": json.dumps(config_blob, default=str),
                  "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                  "tokens_seen": tokens_seen, "elapsed": elapsed, "curve_json": json.dumps(rows),
-                 "rng_cpu": torch.get_rng_state(), "num_threads": torch.get_num_threads()}
+                 "rng_cpu": rng, "num_threads": torch.get_num_threads()}
+        if world > 1:
+            state["rng_cpu_ranks"] = ranks
         if device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(device)
         atomic_torch_save(last, state)
@@ -292,7 +298,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
                     _, loss = net(x, y)
                 if callbacks and "on_loss" in callbacks:
                     loss = callbacks["on_loss"](step, loss)
-                if not torch.isfinite(loss):
+                if not all_finite(loss, world):
                     raise TrainingDivergedError(
                         f"non-finite loss ({loss.item()}) at step {step} after {tokens_seen} tokens; "
                         f"the last good checkpoint is {last if last.exists() else 'none (no checkpoint yet)'}")
@@ -342,6 +348,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "dtype": tc.dtype, "world_size": world, "seeds": seeds,
         "num_threads": torch.get_num_threads() if device.type == "cpu" else None,
+        "micro_batch": tc.micro_batch, "grad_accum": tc.grad_accum, "batch": per_step,
     }
     if rank == 0:
         save_model(ckpt_dir / "final.pt", model, mc,
@@ -349,6 +356,21 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
     if world > 1:
         torch.distributed.barrier()
     return metrics
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The dropout seed of a data-parallel rank (rank 0 keeps the run's own, so world size 1
+    is unchanged): ranks drawing identical masks for different sequences would correlate them."""
+    return seed if rank == 0 else int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+
+
+def all_finite(loss: torch.Tensor, world: int) -> bool:
+    """Whether the loss is finite on every rank: all ranks must stop together, or the others
+    would wait forever in the gradient all-reduce."""
+    ok = torch.tensor([1.0 if bool(torch.isfinite(loss)) else 0.0], device=loss.device)
+    if world > 1:
+        torch.distributed.all_reduce(ok, op=torch.distributed.ReduceOp.MIN)
+    return bool(ok.item() > 0)
 
 
 def pick(d: dict) -> dict:
