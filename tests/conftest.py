@@ -43,6 +43,28 @@ def pinned_params(directory: Path, profile: str = "small", **updates) -> Path:
     return path
 
 
+def corpus_docs(n, seed):
+    words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "far", "bright", "night", "light",
+             "green", "seen", "round", "sound", "stone", "alone", "river", "over"]
+    return [{"id": f"{seed}{i:04d}", "text": " ".join(words[(i * 7 + j * (seed + 3)) % len(words)] for j in range(40))}
+            for i in range(n)]
+
+
+def make_stage(d: Path, profile: str = "tiny", **updates) -> Path:
+    """A directory a stage can run in (cwd): params.yaml pinned to `profile`, a synthetic corpus
+    and the tokenize stage's real outputs (tokenizer, token files, meta.json)."""
+    import json
+    from pipeline.tokenize_corpus import run
+    pinned_params(d, profile, **updates)
+    corpus = d / "data" / profile / "corpus"
+    corpus.mkdir(parents=True)
+    for split, n in (("train", 120), ("val", 20), ("test", 10)):
+        (corpus / f"{split}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in corpus_docs(n, len(split))))
+    run({"kind": "bpe", "vocab_size": 300}, corpus, d / "data" / profile / "tokenizer", d / "data" / profile / "tokens",
+        d / "metrics" / profile / "tokenize.json")
+    return d
+
+
 @pytest.fixture
 def repo_copy(tmp_path) -> Path:
     """A throwaway git+DVC copy of the repository's tracked sources (no artifacts)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from resonator.cli import run_main
-from tests.conftest import pinned_params
+from tests.conftest import make_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 P = "tiny"
@@ -29,26 +29,10 @@ def one_line(capsys) -> str:
     return lines[0]
 
 
-def corpus_docs(n, seed):
-    words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "far", "bright", "night", "light",
-             "green", "seen", "round", "sound", "stone", "alone", "river", "over"]
-    return [{"id": f"{seed}{i:04d}", "text": " ".join(words[(i * 7 + j * (seed + 3)) % len(words)] for j in range(40))}
-            for i in range(n)]
-
-
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
     """A stage directory: params.yaml, a synthetic corpus, and the tokenize stage's real outputs."""
-    from pipeline.tokenize_corpus import run
-    d = tmp_path_factory.mktemp("stage")
-    pinned_params(d, P)
-    corpus = d / "data" / P / "corpus"
-    corpus.mkdir(parents=True)
-    for split, n in (("train", 120), ("val", 20), ("test", 10)):
-        (corpus / f"{split}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in corpus_docs(n, len(split))))
-    run({"kind": "bpe", "vocab_size": 300}, corpus, d / "data" / P / "tokenizer", d / "data" / P / "tokens",
-        d / "metrics" / P / "tokenize.json")
-    return d
+    return make_stage(tmp_path_factory.mktemp("stage"), P)
 
 
 @pytest.fixture
