@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from resonator.atomic import atomic_write_json
+from resonator.cli import run_main
 from resonator.params import ParamsError, load_params  # noqa: F401
 
 
@@ -90,6 +91,7 @@ def main(argv=None) -> int:
         record.update({"diverged": True, "error": str(e)})
         atomic_write_json(paths["run"] / "train.json", record)
         (paths["run"] / "ckpt").mkdir(exist_ok=True)
+        (paths["run"] / "ckpt" / "final.pt").unlink(missing_ok=True)  # an earlier run's, not this one's
         return 0 if os.environ.get("RESONATOR_FAIL_ON_DIVERGENCE") != "1" else 3
     record.update({"diverged": False, "metrics": metrics})
     if int(os.environ.get("RANK", "0")) == 0:
@@ -98,4 +100,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))
