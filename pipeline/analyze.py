@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from pipeline.stats import savefig, setup_matplotlib, tex_escape
-from resonator.atomic import atomic_write_json, atomic_write_text
+from resonator.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from resonator.checkpoint import load_model
 from resonator.cli import run_main
 from resonator.inputs import read_json
@@ -128,6 +128,12 @@ SHARED_CAPTION = ("Readings every model has, same probe batch: spectral entropy 
 
 def main(argv=None) -> int:
     p = load_for_stage()
+    # analysis/ is built in a staging directory and replaces the old one only on success
+    with atomic_dir(p.layout.analysis) as staged:
+        return analyze(p, staged)
+
+
+def analyze(p, analysis_dir: Path) -> int:
     lay = p.layout
     classes = np.load(lay.classes)
     out = lay.results
@@ -147,8 +153,8 @@ def main(argv=None) -> int:
             probe = probe_batch(lay.tokens, p.active["model"]["max_seq_len"])
         per_run.setdefault(variant, {})[seed] = analyse_run(run.final, probe, classes)
     summary = {v: {c: spread([r.get(c) for r in runs.values()]) for c in SCALARS} for v, runs in per_run.items()}
-    atomic_write_json(out / "analysis" / "analysis.json", {"summary": summary, "runs": per_run, "skipped": skipped,
-                                                           "probe_windows": PROBE_WINDOWS})
+    atomic_write_json(analysis_dir / "analysis.json", {"summary": summary, "runs": per_run, "skipped": skipped,
+                                                       "probe_windows": PROBE_WINDOWS})
     plt = setup_matplotlib()
     figs = []
     # lambda by layer and head (mean over seeds) for the phonetic resonator
@@ -165,7 +171,7 @@ def main(argv=None) -> int:
         ax.set_xlabel("head")
         ax.set_ylabel("layer")
         fig.colorbar(im, ax=ax, label="$\\lambda$, mean over seeds")
-        savefig(fig, out / "analysis" / "lambda.pdf")
+        savefig(fig, analysis_dir / "lambda.pdf")
         figs.append(("lambda.pdf", "learned $\\lambda$ by layer and head (phonetic resonator, mean over seeds; "
                      "initialised at 0.1)"))
     blends = [x for r in per_run.get("resonator_phonetic", {}).values() if r.get("blend_values") for x in r["blend_values"]]
@@ -174,7 +180,7 @@ def main(argv=None) -> int:
         ax.hist(blends, bins=30)
         ax.set_ylabel("dimensions")
         ax.set_xlabel("$\\sigma(b)$ per dimension, all seeds")
-        savefig(fig, out / "analysis" / "blend.pdf")
+        savefig(fig, analysis_dir / "blend.pdf")
         figs.append(("blend.pdf", "distribution of the learned blend $\\sigma(b)$"))
     fig, ax = plt.subplots(figsize=(2.6, 2.1))
     for i, v in enumerate(["standard", "resonator_phonetic"]):
@@ -185,7 +191,7 @@ def main(argv=None) -> int:
     ax.set_xlabel("frequency along the sequence")
     ax.set_ylabel("power, last layer")
     ax.legend(fontsize=6)
-    savefig(fig, out / "analysis" / "spectra.pdf")
+    savefig(fig, analysis_dir / "spectra.pdf")
     figs.append(("spectra.pdf", "power spectra of the last layer's residual stream"))
     if summary:
         body = (f"We ran the three instruments of the framework on the final checkpoint of each of the "

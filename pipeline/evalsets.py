@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from resonator.atomic import atomic_write_json, atomic_write_text
+from resonator.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from resonator.params import load_for_stage
 from resonator.phases import cmu_dict, rhyme_key
 from resonator.cli import run_main
@@ -123,8 +123,9 @@ def run(cfg: dict, corpus_dir, tokenizer_path, out_dir, metrics_path) -> dict:
         "cloze": cloze_items(test_docs, cfg["cloze_items"]),
         "agreement": agreement_items(cfg["agreement_items"]),
     }
-    for name, items in sets.items():
-        atomic_write_text(out_dir / f"{name}.jsonl", "".join(json.dumps(x) + "\n" for x in items))
+    with atomic_dir(out_dir) as staged:
+        for name, items in sets.items():
+            atomic_write_text(staged / f"{name}.jsonl", "".join(json.dumps(x) + "\n" for x in items))
     metrics = {name: {"items": len(items)} for name, items in sets.items()}
     metrics["lm_test"]["bytes"] = sum(len(x["text"].encode()) for x in sets["lm_test"])
     atomic_write_json(metrics_path, metrics)

@@ -15,7 +15,7 @@ import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from resonator.atomic import atomic_write_json, atomic_write_text  # noqa: E402
+from resonator.atomic import atomic_dir, atomic_write_json, atomic_write_text  # noqa: E402
 from resonator.cli import run_main  # noqa: E402
 from resonator.inputs import read_json  # noqa: E402
 from resonator.params import load_for_stage  # noqa: E402
@@ -35,12 +35,13 @@ def main(argv=None) -> int:
     train_cmd = f"`python -m pipeline.train --variant {args.variant} --seed {args.seed}` or `dvc repro`"
     train_rec = read_json(run.train_json, f"rerun the training stage: {train_cmd}",
                           missing_fix=f"train the run first: {train_cmd}")
-    out_dir.mkdir(parents=True, exist_ok=True)
     record = {"profile": p.profile, "variant": args.variant, "seed": args.seed,
               "params_hash": p.hash, "prereg_hash": p.prereg_hash}
     if train_rec.get("diverged"):
         # pre-registered rule: a diverged run has no scores; statistics lists it as excluded
         record.update({"diverged": True, "metrics": {}})
+        with atomic_dir(out_dir):  # an empty eval/ (the declared output), no stale scores
+            pass
         atomic_write_json(run.eval_json, record)
         return 0
 
@@ -69,10 +70,12 @@ def main(argv=None) -> int:
                               seed=args.seed, allow_hub=cfg.get("allow_hub", False), **hub)
     seconds = time.perf_counter() - t0
     samples = res.pop("samples", {})
-    atomic_write_text(out_dir / "results.json", json.dumps(res, indent=1, default=str))
-    for task, rows in samples.items():
-        atomic_write_text(out_dir / f"samples_{task}.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in rows))
-    atomic_write_json(run.items, per_item_scores(samples))
+    with atomic_dir(out_dir) as staged:
+        atomic_write_text(staged / "results.json", json.dumps(res, indent=1, default=str))
+        for task, rows in samples.items():
+            atomic_write_text(staged / f"samples_{task}.jsonl",
+                              "".join(json.dumps(r, default=str) + "\n" for r in rows))
+        atomic_write_json(staged / "items.json", per_item_scores(samples))
     record.update({"diverged": False, "metrics": flat_metrics(res), "eval_seconds": seconds,
                    "checkpoint_sha256": sha256_of(ckpt), "lm_eval_version": lm_eval.__version__})
     atomic_write_json(run.eval_json, record)

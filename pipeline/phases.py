@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from resonator.atomic import atomic_save_npy, atomic_write_json
+from resonator.atomic import atomic_dir, atomic_save_npy, atomic_write_json
 from resonator.cli import run_main
 from resonator.params import load_for_stage
 from resonator.phases import KINDS, class_stats, phase_table, rhyme_classes
@@ -38,10 +37,10 @@ def table_spread(classes, cfg) -> dict:
 def run(cfg: dict, tokenizer_path, out_dir, metrics_path) -> dict:
     tok = load_tokenizer(tokenizer_path)
     classes, names = rhyme_classes(tok, cfg["min_letters"])
-    out_dir = Path(out_dir)
-    atomic_save_npy(out_dir / "classes.npy", classes)
     sample = {tok.decode([i]): names[c] for i, c in enumerate(classes[:2000]) if c >= 0}
-    atomic_write_json(out_dir / "classes.json", {"names": names, "sample_token_to_rhyme": sample})
+    with atomic_dir(out_dir) as staged:
+        atomic_save_npy(staged / "classes.npy", classes)
+        atomic_write_json(staged / "classes.json", {"names": names, "sample_token_to_rhyme": sample})
     metrics = {**class_stats(classes), "tables_seed0": table_spread(classes, cfg), "original_gpt2": ORIGINAL}
     atomic_write_json(metrics_path, metrics)
     return metrics

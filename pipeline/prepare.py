@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from resonator.atomic import atomic_write_json, atomic_write_text
+from resonator.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from resonator.cli import run_main
 from resonator.data import BROWN, load_documents, split_documents
 from resonator.params import load_for_stage
@@ -20,14 +20,15 @@ def run(cfg: dict, out_dir, metrics_path) -> dict:
     splits = split_documents(docs, cfg["split"])
     out_dir = Path(out_dir)
     metrics = {"source": describe_source(cfg), "splits": {}}
-    for name, part in splits.items():
-        atomic_write_text(out_dir / f"{name}.jsonl", "".join(json.dumps(d) + "\n" for d in part))
-        metrics["splits"][name] = {
-            "documents": len(part),
-            "words": sum(len(d["text"].split()) for d in part),
-            "characters": sum(len(d["text"]) for d in part),
-            "bytes": sum(len(d["text"].encode("utf-8")) for d in part),
-        }
+    with atomic_dir(out_dir) as staged:  # replaces the old corpus only when every split is written
+        for name, part in splits.items():
+            atomic_write_text(staged / f"{name}.jsonl", "".join(json.dumps(d) + "\n" for d in part))
+            metrics["splits"][name] = {
+                "documents": len(part),
+                "words": sum(len(d["text"].split()) for d in part),
+                "characters": sum(len(d["text"]) for d in part),
+                "bytes": sum(len(d["text"].encode("utf-8")) for d in part),
+            }
     atomic_write_json(metrics_path, metrics)
     return metrics
 

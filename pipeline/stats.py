@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from evals import stats as st
-from resonator.atomic import atomic_write_json, atomic_write_text
+from resonator.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from resonator.cli import run_main
 from resonator.inputs import read_json
 from resonator.layout import Layout
@@ -674,30 +674,34 @@ def main(argv=None) -> int:
             "n_diverged": n_div, "ignored_runs": ignored, "tokens_seen": tokens, "provenance": prov,
             "verdict_rule": st.VERDICT_RULE, "incomplete_pair_rule": st.INCOMPLETE_PAIR_RULE,
             "seeds": p.seeds, "groups": p.groups, "original": original, "train_hardware": train_hardware(runs)}
-    atomic_write_json(out / "stats.json", {"meta": meta, "variants": summ, "hypotheses": hyps})
-    atomic_write_text(out / "tex" / "numbers.tex", write_numbers(p, summ, hyps, meta, original))
-    atomic_write_text(out / "tex" / "original.tex", write_original_macros(original))
-    atomic_write_text(out / "tex" / "table_variants.tex", table_variants(p, summ))
-    atomic_write_text(out / "tex" / "table_hypotheses.tex", table_hypotheses(hyps))
-    atomic_write_text(out / "tex" / "table_prereg.tex", table_prereg(p))
-    atomic_write_text(out / "tex" / "rules.tex", rules_tex())
-    atomic_write_text(out / "tex" / "claims.tex", claims_tex(p, hyps))
-    atomic_write_text(out / "tex" / "conclusion.tex", conclusion_tex(p, hyps))
-    # a flat summary for `dvc metrics show`
-    flat = {r["id"]: {"diff": (r["comparison"] or {}).get("mean_diff"), "p_adj": r["p_adjusted"],
-                      "verdict": r["verdict"]} for r in hyps}
-    atomic_write_json(out / "verdicts.json", flat)
-    atomic_write_text(out / "summary.md", summary_md(p, summ, hyps, meta))
+    # tex/ and figures/ are built in staging directories and swapped in at the end of the
+    # block; the single files are written last: a failure anywhere leaves the old results
+    with atomic_dir(out / "tex") as tex, atomic_dir(out / "figures") as figs:
+        atomic_write_text(tex / "numbers.tex", write_numbers(p, summ, hyps, meta, original))
+        atomic_write_text(tex / "original.tex", write_original_macros(original))
+        atomic_write_text(tex / "table_variants.tex", table_variants(p, summ))
+        atomic_write_text(tex / "table_hypotheses.tex", table_hypotheses(hyps))
+        atomic_write_text(tex / "table_prereg.tex", table_prereg(p))
+        atomic_write_text(tex / "rules.tex", rules_tex())
+        atomic_write_text(tex / "claims.tex", claims_tex(p, hyps))
+        atomic_write_text(tex / "conclusion.tex", conclusion_tex(p, hyps))
+        # a flat summary for `dvc metrics show`
+        flat = {r["id"]: {"diff": (r["comparison"] or {}).get("mean_diff"), "p_adj": r["p_adjusted"],
+                          "verdict": r["verdict"]} for r in hyps}
+        summary = summary_md(p, summ, hyps, meta)
 
-    plt = setup_matplotlib()
-    figs = out / "figures"
-    primary = metric_table(runs, p.hypotheses["primary_metric"])
-    variants = [v for v in list(p.groups["core"]) + list(p.groups["ablation"]) if v in runs]
-    fig_forest(plt, hyps, figs / "forest.pdf")
-    fig_slope(plt, primary, "resonator_phonetic", "standard", figs / "slope_standard.pdf")
-    fig_slope(plt, primary, "resonator_phonetic", "standard_notebook", figs / "slope_notebook.pdf")
-    fig_curves(plt, runs, variants, figs / "curves.pdf")
-    fig_strip(plt, primary, variants, figs / "strip.pdf")
+        plt = setup_matplotlib()
+        primary = metric_table(runs, p.hypotheses["primary_metric"])
+        variants = [v for v in list(p.groups["core"]) + list(p.groups["ablation"]) if v in runs]
+        fig_forest(plt, hyps, figs / "forest.pdf")
+        fig_slope(plt, primary, "resonator_phonetic", "standard", figs / "slope_standard.pdf")
+        fig_slope(plt, primary, "resonator_phonetic", "standard_notebook", figs / "slope_notebook.pdf")
+        fig_curves(plt, runs, variants, figs / "curves.pdf")
+        fig_strip(plt, primary, variants, figs / "strip.pdf")
+
+        atomic_write_json(out / "stats.json", {"meta": meta, "variants": summ, "hypotheses": hyps})
+        atomic_write_json(out / "verdicts.json", flat)
+        atomic_write_text(out / "summary.md", summary)
     print(f"stats: {n_runs} runs ({n_div} diverged) -> {out}")
     for r in hyps:
         c = r["comparison"] or {}

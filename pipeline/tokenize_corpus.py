@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from resonator.atomic import atomic_write_json
+from resonator.atomic import atomic_dir, atomic_write_json
 from resonator.cli import run_main
 from resonator.errors import InputError
 from resonator.inputs import read_jsonl
@@ -35,22 +35,24 @@ def run(cfg: dict, corpus_dir, tokenizer_dir, tokens_dir, metrics_path) -> dict:
         tok = train_bpe(texts["train"], cfg["vocab_size"], cfg.get("min_frequency", 2))  # train split only
     else:
         tok = gpt2_tokenizer()
-    tokenizer_path = Path(tokenizer_dir) / "tokenizer.json"
-    save_tokenizer(tok, tokenizer_path)
     vocab = tok.get_vocab_size()
     meta = {"vocab_size": vocab, "eot_id": eot_id(tok), "dtype": "uint16" if vocab <= 65535 else "uint32",
             "tokenizer": cfg["kind"], "splits": {},
             # what training and evaluation check before they start (resonator.tokenizer.verify_tokens)
-            "files": {}, "tokenizer_file": file_record(tokenizer_path)}
-    for s in SPLITS:
-        ids = encode_documents(tok, texts[s])
-        write_tokens(tokens_dir / f"{s}.bin", ids)
-        nbytes = sum(len(t.encode("utf-8")) for t in texts[s])
-        meta["splits"][s] = {"tokens": int(len(ids)), "documents": len(texts[s]), "bytes": nbytes}
-        meta["files"][f"{s}.bin"] = file_record(tokens_dir / f"{s}.bin")
-        if s == "train":
-            train_ids = ids
-    write_meta(tokens_dir, meta)
+            "files": {}}
+    # both directories are replaced only when everything is written
+    with atomic_dir(tokenizer_dir) as staged_tok, atomic_dir(tokens_dir) as staged_tokens:
+        save_tokenizer(tok, staged_tok / "tokenizer.json")
+        meta["tokenizer_file"] = file_record(staged_tok / "tokenizer.json")
+        for s in SPLITS:
+            ids = encode_documents(tok, texts[s])
+            write_tokens(staged_tokens / f"{s}.bin", ids)
+            nbytes = sum(len(t.encode("utf-8")) for t in texts[s])
+            meta["splits"][s] = {"tokens": int(len(ids)), "documents": len(texts[s]), "bytes": nbytes}
+            meta["files"][f"{s}.bin"] = file_record(staged_tokens / f"{s}.bin")
+            if s == "train":
+                train_ids = ids
+        write_meta(staged_tokens, meta)
     metrics = {"vocab_size": vocab, "kind": cfg["kind"],
                "unigram_entropy_nats": unigram_entropy(train_ids, vocab),
                **{f"{s}_tokens": meta["splits"][s]["tokens"] for s in SPLITS},

@@ -106,6 +106,7 @@ def main(argv=None) -> int:
             record.update({"diverged": True, "error": str(e)})
             atomic_write_json(run.train_json, record)
             run.ckpt.mkdir(exist_ok=True)
+            run.final.unlink(missing_ok=True)  # an earlier run's, not this one's
         return 0 if os.environ.get("RESONATOR_FAIL_ON_DIVERGENCE") != "1" else 3
     record.update({"diverged": False, "metrics": metrics})
     if int(os.environ.get("RANK", "0")) == 0:

@@ -42,7 +42,19 @@ class TrainingDivergedError(RuntimeError):
 
 
 class CheckpointMismatchError(ProjectError, RuntimeError):
-    """A resumable checkpoint belongs to a different run configuration."""
+    """ckpt/last.pt cannot be resumed from: unreadable, or not a training state at all.
+    (A state of a *different* run configuration is not an error: training starts afresh.)"""
+
+
+# The modules whose source decides what training computes: a training state written by
+# other code is not resumed (DVC reruns a stage when they change, and keeps ckpt/).
+CODE_MODULES = ("resonator.train", "resonator.model", "resonator.phases")
+
+
+def code_hashes() -> dict:
+    import importlib
+    return {name: hashlib.sha256(Path(importlib.import_module(name).__file__).read_bytes()).hexdigest()
+            for name in CODE_MODULES}
 
 
 def derive_seeds(seed: int) -> dict:
@@ -145,7 +157,8 @@ def write_curve(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def load_state(path: Path, expected_fp: str, current: dict) -> dict:
+def load_state(path: Path) -> dict:
+    """The training state in `path`; CheckpointMismatchError if it is unreadable or not one."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -155,12 +168,21 @@ def load_state(path: Path, expected_fp: str, current: dict) -> dict:
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise CheckpointMismatchError(path, f"is not a resumable training state ({STATE_FORMAT})",
                                       f"{RETRAIN}; the run restarts from scratch")
+    return state
+
+
+def why_not_resume(state: dict, expected_fp: str, current: dict, total_steps: int, code: dict) -> str | None:
+    """Why a readable training state must not be resumed (None: resume it). Such a state is
+    left over from another run: training starts from step 0 and overwrites it."""
     if state["fingerprint"] != expected_fp:
         old = json.loads(state.get("config_json", "{}"))
-        raise CheckpointMismatchError(
-            path, f"was written for a different run config (differs in: {describe_diff(old, current)})",
-            "delete it or restore the params")
-    return state
+        return f"it was written for a different run config (differs in: {describe_diff(old, current)})"
+    if state.get("code") != code:
+        changed = [m for m in code if (state.get("code") or {}).get(m) != code[m]]
+        return f"the training code changed since it was written ({', '.join(changed)})"
+    if state["step"] >= total_steps:
+        return f"it is the end state of a finished run ({state['step']}/{total_steps} steps)"
+    return None
 
 
 def describe_diff(old: dict, new: dict) -> str:
@@ -182,8 +204,11 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
           phase_table: torch.Tensor | None = None, run_fingerprint: dict | None = None,
           max_chunks: int | None = None, callbacks=None, progress_label: str = "",
           threads: int | None = None) -> dict:
-    """Train one run; resume from run_dir/ckpt/last.pt if it exists. Returns final metrics.
+    """Train one run; resume from run_dir/ckpt/last.pt if it is an unfinished state of this
+    run (same config and code), else start from step 0. Returns final metrics.
 
+    Outputs are replaced only at the end (ckpt/final.pt, then curve.tsv), or, for a diverged
+    run, curve.tsv when it diverges; only ckpt/last.pt changes while training.
     threads: CPU threads for this run (default: train_config.num_threads, else torch's default).
     A resumed run keeps the thread count it started with: the count is part of its numerics."""
     tc, mc = train_config, model_config
@@ -230,14 +255,24 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
                             weight_decay=tc.weight_decay, fused=device.type == "cuda")
     torch.manual_seed(rank_seed(seeds["dropout"], rank))
     step, tokens_seen, rows, elapsed = 0, 0, [], 0.0
+    interval_losses = []   # train losses since the last validation (the curve's train_loss)
 
     last = ckpt_dir / "last.pt"
-    if last.exists():
-        state = load_state(last, fp, config_blob)
+    code = code_hashes()
+    foreign_last = False   # last.pt exists but belongs to another run (until this run overwrites it)
+    state = load_state(last) if last.exists() else None
+    why = why_not_resume(state, fp, config_blob, total_steps, code) if state is not None else None
+    if why:
+        state, foreign_last = None, True
+        if rank == 0:
+            print(f"not resuming from {last}: {why}; training from step 0", flush=True)
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, tokens_seen, elapsed = state["step"], state["tokens_seen"], state["elapsed"]
         rows = json.loads(state["curve_json"])
+        # resuming between two validations: the next curve row averages over the whole interval
+        interval_losses = json.loads(state.get("interval_losses_json", "[]"))
         torch.set_rng_state(state["rng_cpu_ranks"][rank] if "rng_cpu_ranks" in state else state["rng_cpu"])
         if device.type == "cpu" and state.get("num_threads"):
             torch.set_num_threads(int(state["num_threads"]))
@@ -256,6 +291,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
         return evaluate(model, val_chunks, tc.val_batches, tc.micro_batch, device, autocast)
 
     def save_state():
+        nonlocal foreign_last
+        foreign_last = False
         rng = torch.get_rng_state()
         if world > 1:  # every rank's dropout stream, so that a resumed run continues each of them
             ranks = [None] * world
@@ -263,8 +300,10 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
         if rank != 0:
             return
         state = {"format": STATE_FORMAT, "fingerprint": fp, "config_json": json.dumps(config_blob, default=str),
+                 "code": code,
                  "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                  "tokens_seen": tokens_seen, "elapsed": elapsed, "curve_json": json.dumps(rows),
+                 "interval_losses_json": json.dumps(interval_losses),
                  "rng_cpu": rng, "num_threads": torch.get_num_threads()}
         if world > 1:
             state["rng_cpu_ranks"] = ranks
@@ -274,13 +313,10 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
 
     if step == 0 and not rows:
         rows.append({"step": 0, "tokens": 0, "train_loss": None, **pick(validate())})
-        if rank == 0:
-            # Written now, not at the first eval: a run that diverges early still leaves
-            # the curve DVC declares, and the loss it started from.
-            write_curve(run_dir / "curve.tsv", rows)
+    # curve.tsv (git-tracked, a DVC output) is written when the run ends, finished or diverged:
+    # a run that is killed or fails leaves the previous run's curve as it was.
     model.train()
     local_accum = tc.grad_accum // world
-    interval_losses = []
     progress = Progress(total_steps, step, per_step * mc.max_seq_len, progress_label, enabled=rank == 0)
     t0 = time.perf_counter()
     while step < total_steps:
@@ -299,6 +335,11 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
                 if callbacks and "on_loss" in callbacks:
                     loss = callbacks["on_loss"](step, loss)
                 if not all_finite(loss, world):
+                    if rank == 0:
+                        # a diverged run is a result: it leaves its curve (from step 0 on) ...
+                        write_curve(run_dir / "curve.tsv", rows)
+                        if foreign_last:  # ... and no training state of another run
+                            last.unlink(missing_ok=True)
                     raise TrainingDivergedError(
                         f"non-finite loss ({loss.item()}) at step {step} after {tokens_seen} tokens; "
                         f"the last good checkpoint is {last if last.exists() else 'none (no checkpoint yet)'}")
@@ -323,8 +364,6 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
             rows.append({"step": step, "tokens": tokens_seen,
                          "train_loss": sum(interval_losses) / len(interval_losses), **pick(validate())})
             interval_losses = []
-            if rank == 0:
-                write_curve(run_dir / "curve.tsv", rows)
             progress.line(f"train {rows[-1]['train_loss']:.4f} val {rows[-1]['val_loss']:.4f},")
             t0 = time.perf_counter()
         if step % tc.ckpt_interval == 0 or step == total_steps:
@@ -335,8 +374,6 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
     progress.close()
 
     final = validate()
-    if rank == 0:
-        write_curve(run_dir / "curve.tsv", rows)
     tok_s = tokens_seen / elapsed if elapsed > 0 else None
     fpt = flops_per_token(mc)
     peak = tc.peak_flops or 989e12
@@ -353,6 +390,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
     if rank == 0:
         save_model(ckpt_dir / "final.pt", model, mc,
                    extra={"step": step, "tokens_seen": tokens_seen, "val_loss": final["val_loss"]})
+        write_curve(run_dir / "curve.tsv", rows)
     if world > 1:
         torch.distributed.barrier()
     return metrics

@@ -65,10 +65,9 @@ def make_stage(d: Path, profile: str = "tiny", **updates) -> Path:
     return d
 
 
-@pytest.fixture
-def repo_copy(tmp_path) -> Path:
-    """A throwaway git+DVC copy of the repository's tracked sources (no artifacts)."""
-    dst = tmp_path / "repo"
+def make_repo_copy(dst: Path) -> Path:
+    """Copy the repository's tracked (and untracked, not ignored) sources to `dst` and make it
+    a fresh git repository with one commit. DVC artifacts are not copied."""
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for f in files:
@@ -81,3 +80,9 @@ def repo_copy(tmp_path) -> Path:
     subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"],
                    cwd=dst, check=True)
     return dst
+
+
+@pytest.fixture
+def repo_copy(tmp_path) -> Path:
+    """A throwaway git+DVC copy of the repository's tracked sources (no artifacts)."""
+    return make_repo_copy(tmp_path / "repo")

@@ -309,7 +309,8 @@ def test_unwritable_output_names_the_file(stage, capsys, monkeypatch, code, what
     def mkstemp(dir=None, prefix="", suffix=""):
         # as os.open reports it: the temporary file's name, not the output's
         raise OSError(code, os.strerror(code), os.path.join(dir, f"{prefix}x1y2z3{suffix}"))
-    monkeypatch.setattr(atomic, "tempfile", types.SimpleNamespace(mkstemp=mkstemp, gettempdir=tempfile.gettempdir))
+    monkeypatch.setattr(atomic, "tempfile", types.SimpleNamespace(mkstemp=mkstemp, mkdtemp=tempfile.mkdtemp,
+                                                                 gettempdir=tempfile.gettempdir))
     out = stage / "data" / P / "tokenizer" / "tokenizer.json"
     old = out.read_bytes()
     assert run_main(main, []) == 2

@@ -1,4 +1,4 @@
-"""Training loop: determinism, resumption, refusal of foreign checkpoints, NaN handling,
+"""Training loop: determinism, resumption, fresh start over foreign checkpoints, NaN handling,
 paired data order, the validation metric, and DDP equivalence."""
 import json
 import math
@@ -93,12 +93,67 @@ def test_resume_after_kill_is_identical(tmp_path, repo_root):
     assert full == (tmp_path / "resumed" / "curve.tsv").read_text().replace("\r", "")
 
 
-def test_foreign_checkpoint_is_refused(tmp_path):
+def test_resume_between_validations_keeps_the_curve(tmp_path):
+    # killed after the step-2 checkpoint, before the step-4 validation: the step-4 row's
+    # train_loss still averages steps 1-4, as in an uninterrupted run
+    data = make_data(tmp_path)
+    train(mcfg(), tcfg(), data, tmp_path / "full", seed=2)
+
+    class Killed(Exception):
+        pass
+
+    def kill(step):
+        if step == 3:
+            raise Killed
+    with pytest.raises(Killed):
+        train(mcfg(), tcfg(), data, tmp_path / "resumed", seed=2, callbacks={"on_step": kill})
+    train(mcfg(), tcfg(), data, tmp_path / "resumed", seed=2)
+    assert same(final_state(tmp_path / "full"), final_state(tmp_path / "resumed"))
+    assert (tmp_path / "full" / "curve.tsv").read_text() == (tmp_path / "resumed" / "curve.tsv").read_text()
+
+
+def test_foreign_checkpoint_starts_afresh(tmp_path, capsys):
+    # DVC keeps ckpt/ (persist) when params change: the old state must not block the rerun
     data = make_data(tmp_path)
     train(mcfg(), tcfg(max_steps=2), data, tmp_path / "run", seed=0)
-    with pytest.raises(CheckpointMismatchError, match=r"different run config.*d_model"):
-        train(mcfg().__class__(**{**mcfg().__dict__, "d_model": 16}), tcfg(max_steps=4), data,
-              tmp_path / "run", seed=0)
+    small = mcfg().__class__(**{**mcfg().__dict__, "d_model": 16})
+    capsys.readouterr()
+    train(small, tcfg(max_steps=4), data, tmp_path / "run", seed=0)
+    out = capsys.readouterr().out
+    assert "not resuming" in out and "different run config" in out and "d_model" in out
+    assert "resumed" not in out
+    train(small, tcfg(max_steps=4), data, tmp_path / "fresh", seed=0)
+    assert same(final_state(tmp_path / "run"), final_state(tmp_path / "fresh"))
+
+
+def test_finished_state_is_not_resumed(tmp_path, capsys):
+    # `dvc repro -f`, or a code change, reruns a finished run: it trains again from step 0
+    data = make_data(tmp_path)
+    train(mcfg(), tcfg(max_steps=4), data, tmp_path / "run", seed=0)
+    capsys.readouterr()
+    train(mcfg(), tcfg(max_steps=4), data, tmp_path / "run", seed=0)
+    out = capsys.readouterr().out
+    assert "finished run (4/4 steps)" in out and "step 4/4" in out
+
+
+def test_state_of_other_code_is_not_resumed(tmp_path, capsys, monkeypatch):
+    import resonator.train as rt
+    data = make_data(tmp_path)
+
+    class Killed(Exception):
+        pass
+
+    def kill(step):
+        if step == 3:
+            raise Killed
+    with pytest.raises(Killed):
+        train(mcfg(), tcfg(), data, tmp_path / "run", seed=0, callbacks={"on_step": kill})
+    real = rt.code_hashes()
+    monkeypatch.setattr(rt, "code_hashes", lambda: {**real, "resonator.model": "edited"})
+    capsys.readouterr()
+    train(mcfg(), tcfg(), data, tmp_path / "run", seed=0)
+    out = capsys.readouterr().out
+    assert "training code changed" in out and "resonator.model" in out and "resumed" not in out
 
 
 def test_corrupt_checkpoint_is_refused(tmp_path):
@@ -106,8 +161,9 @@ def test_corrupt_checkpoint_is_refused(tmp_path):
     train(mcfg(), tcfg(max_steps=2), data, tmp_path / "run", seed=0)
     last = tmp_path / "run" / "ckpt" / "last.pt"
     last.write_bytes(last.read_bytes()[:100])
-    with pytest.raises(CheckpointMismatchError, match="unreadable"):
+    with pytest.raises(CheckpointMismatchError, match="unreadable") as e:
         train(mcfg(), tcfg(max_steps=4), data, tmp_path / "run", seed=0)
+    assert e.value.where == str(last) and "delete it" in e.value.fix
 
 
 def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):

@@ -1,0 +1,197 @@
+"""Fail-safe under DVC itself: a `dvc repro` that fails (bad params, bad hypothesis, bad
+profile), is killed, or runs beside another one leaves every finished output as it was;
+a killed training resumes from ckpt/last.pt and ends with the same weights.
+
+One tiny study (2 variants x 2 seeds, up to `stats`) is built once per module; each case
+works on its own copy of it."""
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from tests.conftest import make_repo_copy
+from tests.test_pipeline_dvc import dvc, set_params
+
+pytestmark = pytest.mark.slow
+
+TRAIN = "train_core@standard-0"
+RUN = Path("runs/tiny/standard/s0")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def checksums(repo: Path) -> dict:
+    """sha256 of every file under runs/, results/, metrics/, data/, and of dvc.lock."""
+    out = {"dvc.lock": sha256(repo / "dvc.lock")}
+    for top in ("runs", "results", "metrics", "data"):
+        for f in sorted((repo / top).rglob("*")):
+            if f.is_file() or f.is_symlink():
+                out[str(f.relative_to(repo))] = sha256(f)
+    return out
+
+
+def edit_params(repo: Path, fn) -> None:
+    path = repo / "params.yaml"
+    raw = yaml.safe_load(path.read_text())
+    fn(raw)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    repo = make_repo_copy(tmp_path_factory.mktemp("failsafe") / "repo")
+    set_params(repo, profile="tiny", **{"groups.core": ["standard", "resonator_phonetic"], "groups.ablation": [],
+                                        "seeds.core": [0, 1], "seeds.ablation": []})
+    edit_params(repo, lambda raw: raw["hypotheses"].update(
+        tests=[h for h in raw["hypotheses"]["tests"] if h["id"] == "H1a"]))
+    dvc(repo, "repro", "stats")   # not `paper`: that needs latexmk
+    assert (repo / RUN / "ckpt" / "final.pt").exists() and (repo / "results/tiny/stats.json").exists()
+    return repo
+
+
+@pytest.fixture
+def repo(prepared, tmp_path) -> Path:
+    dst = tmp_path / "repo"
+    shutil.copytree(prepared, dst, symlinks=True)
+    return dst
+
+
+def _variant_key(raw):
+    raw["variants"]["standard"]["lamda_init"] = 0.01
+
+
+def _hypothesis(raw):
+    raw["hypotheses"]["tests"][0]["b"] = "standrad"
+
+
+def _profile(raw):
+    raw["profile"] = "tiyn"
+
+
+def _train_key(raw):
+    raw["profiles"]["tiny"]["train"]["max_step"] = 3
+
+
+def _data_key(raw):
+    raw["profiles"]["tiny"]["data"]["split"]["val"] = "ten percent"
+
+
+FAULTS = {
+    "variant-key-stage": (_variant_key, ["repro", TRAIN], "lamda_init"),
+    "variant-key-single": (_variant_key, ["repro", "-s", TRAIN], "lamda_init"),
+    "variant-key-all": (_variant_key, ["repro", "stats"], "lamda_init"),
+    "hypothesis-single": (_hypothesis, ["repro", "-s", "stats"], "standrad"),
+    "hypothesis-stage": (_hypothesis, ["repro", "stats"], "standrad"),
+    "profile": (_profile, ["repro"], "tiyn"),
+    "train-key": (_train_key, ["repro", "-s", TRAIN], "max_step"),
+    "data-single": (_data_key, ["repro", "-s", "prepare"], "split.val"),
+    "data-stage": (_data_key, ["repro", "prepare"], "split.val"),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_failed_repro_changes_nothing(repo, fault):
+    edit, args, needle = FAULTS[fault]
+    before = checksums(repo)
+    original = (repo / "params.yaml").read_text()
+    edit_params(repo, edit)
+    r = dvc(repo, *args, check=False)
+    assert r.returncode != 0, r.stdout + r.stderr
+    assert needle in r.stdout + r.stderr
+    after = checksums(repo)
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f"dvc {' '.join(args)} changed or deleted: {changed[:10]}"
+    if fault == "variant-key-single":
+        # with the params restored, DVC agrees that the kept outputs are the finished ones
+        (repo / "params.yaml").write_text(original)
+        assert "changed" not in run_dvc(repo, "status", TRAIN).stdout
+
+
+def run_dvc(repo: Path, *args) -> subprocess.CompletedProcess:
+    r = dvc(repo, *args, check=False)
+    assert r.returncode == 0, f"dvc {' '.join(args)} exited with {r.returncode}:\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+def model_tensors_sha(path: Path) -> str:
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    h = hashlib.sha256()
+    for k in sorted(obj["model"]):
+        h.update(k.encode())
+        h.update(obj["model"][k].contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def dvc_popen(repo: Path, *args) -> subprocess.Popen:
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", PYTHONHASHSEED="0")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
+    return subprocess.Popen([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(cond, proc, what, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert proc.poll() is None, f"dvc ended before {what}:\n{proc.stdout.read()}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def running_stage(repo: Path, pid: int) -> bool:
+    """DVC has recorded process `pid` in its stage lock (.dvc/tmp/rwlock): the stage command runs."""
+    try:
+        text = (repo / ".dvc" / "tmp" / "rwlock").read_text()
+    except FileNotFoundError:
+        return False
+    return f'"pid": {pid}' in text.replace('"pid":{', '"pid": {')
+
+
+def test_killed_repro_resumes_to_the_same_weights_and_a_second_repro_is_refused(repo):
+    # long enough to be killed mid-way, checkpoints often
+    set_params(repo, **{"profiles.tiny.train.max_steps": 300, "profiles.tiny.train.ckpt_interval": 10,
+                        "profiles.tiny.train.eval_interval": 100})
+    last, final = repo / RUN / "ckpt" / "last.pt", repo / RUN / "ckpt" / "final.pt"
+    old_last, old_final = last.stat().st_ino, sha256(final)
+    others = {k: v for k, v in checksums(repo).items() if not k.startswith(str(RUN)) and k != "dvc.lock"}
+
+    proc = dvc_popen(repo, "repro", TRAIN)
+    wait_for(lambda: running_stage(repo, proc.pid), proc, "the stage to start")
+    # the same dvc repro again while the first one runs the stage: DVC's stage lock
+    # (.dvc/tmp/rwlock) refuses it at once ("... is busy, it is being blocked by: (PID ...)")
+    second = dvc(repo, "repro", TRAIN, check=False)
+    assert second.returncode != 0 and "is busy" in second.stdout + second.stderr, second.stdout + second.stderr
+    # kill the whole process group (dvc and the stage) right after the new run's first checkpoint
+    wait_for(lambda: last.exists() and last.stat().st_ino != old_last, proc, "a checkpoint")
+    assert proc.poll() is None, "training ended before the kill; raise max_steps"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    first_out = proc.stdout.read()
+    assert "not resuming" in first_out and "different run config" in first_out, first_out
+    assert sha256(final) == old_final          # the killed run did not touch the finished model
+    assert {k: v for k, v in checksums(repo).items() if k in others} == others
+
+    # DVC's stale stage-lock entries of the killed run are no obstacle (DVC removes them, with
+    # a warning: "Process ... had been killed. Auto removed it from the lock file.")
+    resumed = run_dvc(repo, "repro", TRAIN)
+    out = resumed.stdout + resumed.stderr
+    assert "resumed from" in out and "at step 0/" not in out, out
+    resumed_sha = model_tensors_sha(final)
+    resumed_curve = (repo / RUN / "curve.tsv").read_text()
+    assert sha256(final) != old_final
+
+    # the same run, uninterrupted: `dvc repro -f` trains from step 0 (the state is a finished one)
+    forced = run_dvc(repo, "repro", "-f", "-s", TRAIN)
+    assert "finished run (300/300 steps)" in forced.stdout and "resumed from" not in forced.stdout, forced.stdout
+    assert model_tensors_sha(final) == resumed_sha
+    assert (repo / RUN / "curve.tsv").read_text() == resumed_curve
+    assert "changed" not in run_dvc(repo, "status", TRAIN).stdout
