@@ -6,6 +6,9 @@
 """
 from __future__ import annotations
 
+import functools
+
+import lm_eval.utils
 import torch
 from lm_eval.api.model import TemplateLM
 from lm_eval.api.registry import register_model
@@ -13,6 +16,24 @@ from lm_eval.api.registry import register_model
 from evals.scoring import greedy_generate, rolling_windows, score_requests
 from resonator.checkpoint import load_model
 from resonator.tokenizer import TokenizerError, eot_id, load_tokenizer
+
+
+def _compile_templates_once() -> None:
+    """lm-eval compiles a task's Jinja template anew for every document (3,500 compilations,
+    a quarter of an evaluation's time here); compiling each distinct template once renders
+    exactly the same text."""
+    utils = lm_eval.utils
+    if getattr(utils.apply_template, "_compiled_once", False):
+        return
+    compiled = functools.lru_cache(maxsize=256)(utils.env.from_string)
+
+    def apply_template(template: str, doc: dict) -> str:
+        return compiled(template).render(**doc)
+    apply_template._compiled_once = True
+    utils.apply_template = apply_template
+
+
+_compile_templates_once()
 
 
 @register_model("resonator")

@@ -103,22 +103,33 @@ def load_split(data_dir: Path, split: str) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 @torch.no_grad()
-def evaluate(model, chunks: Chunks, n_batches: int | None, micro_batch: int, device, autocast) -> dict:
+def evaluate(model, chunks: Chunks, n_batches: int | None, micro_batch: int, device, autocast,
+             rank: int = 0, world: int = 1) -> dict:
     """Token-weighted mean NLL over a fixed set of val windows (the first ones, in order).
-    Also the original's metric: the mean of per-batch mean losses."""
+    Also the original's metric: the mean of per-batch mean losses. With several processes
+    each scores every world-th batch and the sums are combined (same windows, same batches)."""
     was_training = model.training
     model.eval()
-    total_nll, total_tok, batch_means = 0.0, 0, []
+    nll_tok, batch_means = [0.0, 0], {}
     n_windows = chunks.n if n_batches is None else min(chunks.n, n_batches * micro_batch)
-    for start in range(0, n_windows, micro_batch):
+    for b, start in enumerate(range(0, n_windows, micro_batch)):
+        if b % world != rank:
+            continue
         x, y = chunks.batch(range(start, min(start + micro_batch, n_windows)))
         x, y = x.to(device), y.to(device)
         with autocast:
             logits, _ = model(x)
         nll = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1), reduction="sum")
-        total_nll += nll.item()
-        total_tok += y.numel()
-        batch_means.append(nll.item() / y.numel())
+        nll_tok[0] += nll.item()
+        nll_tok[1] += y.numel()
+        batch_means[b] = nll.item() / y.numel()
+    if world > 1:
+        parts = [None] * world
+        torch.distributed.all_gather_object(parts, (nll_tok, batch_means))
+        nll_tok = [sum(p[0][0] for p in parts), sum(p[0][1] for p in parts)]
+        batch_means = {k: v for p in parts for k, v in p[1].items()}
+    total_nll, total_tok = nll_tok
+    batch_means = [batch_means[b] for b in sorted(batch_means)]
     model.train(was_training)
     val_loss = total_nll / total_tok
     return {"val_loss": val_loss, "val_ppl": math.exp(val_loss),
@@ -288,7 +299,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
         net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
 
     def validate():
-        return evaluate(model, val_chunks, tc.val_batches, tc.micro_batch, device, autocast)
+        return evaluate(model, val_chunks, tc.val_batches, tc.micro_batch, device, autocast, rank, world)
 
     def save_state():
         nonlocal foreign_last

@@ -126,3 +126,16 @@ def test_cli_end_to_end(tiny, tmp_path, repo_root):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "agreement/acc" in r.stdout
     assert (tmp_path / "out" / "results.json").exists() and (tmp_path / "out" / "samples_agreement.jsonl").exists()
+
+
+def test_templates_compiled_once_render_the_same_text():
+    import jinja2
+    import lm_eval.utils
+
+    import evals.adapter  # noqa: F401  (installs the cache)
+    assert getattr(lm_eval.utils.apply_template, "_compiled_once", False)
+    env = jinja2.Environment(loader=jinja2.BaseLoader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    for template, doc in [('Rhymes with "{{word}}":', {"word": "night"}), ("{{' ' + target}}", {"target": "cat"}),
+                          ("{{[sentence_good, sentence_bad]}}", {"sentence_good": "a", "sentence_bad": "b"})]:
+        for _ in range(2):
+            assert lm_eval.utils.apply_template(template, doc) == env.from_string(template).render(**doc)
