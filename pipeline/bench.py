@@ -287,6 +287,58 @@ def loop_overhead(steps: int, rounds: int, threads: int | None) -> dict:
             "project_over_bare": med["project"] / med["bare"]}
 
 
+def concurrency(steps: int, variants=("resonator_phonetic", "standard")) -> dict | None:
+    """Runs sharing the cores: one small-profile training run alone, then two at once (different
+    variants), each exactly as `dvc repro` starts it (`python -m pipeline.train`, its processes
+    and threads chosen by the run itself), capped at `steps` optimizer steps. Aggregate
+    throughput = tokens trained / wall time until the last run ends. Needs the small profile's
+    data (`dvc repro phases`); returns None without it."""
+    import tempfile
+
+    import yaml
+
+    from resonator.layout import Layout
+    root = Path(__file__).resolve().parents[1]
+    data = root / Layout("small").data
+    if not (data / "tokens" / "meta.json").exists() or not (data / "phases" / "classes.npy").exists():
+        return None
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["profile"] = "small"
+    raw["profiles"]["small"]["train"].update(max_steps=steps, ckpt_interval=10 ** 6)
+    out = {"steps": steps, "variants": list(variants)}
+    with tempfile.TemporaryDirectory() as tmp:
+        def start(name, variant):
+            d = Path(tmp) / name
+            d.mkdir()
+            (d / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+            (d / "data").mkdir()
+            (d / "data" / "small").symlink_to(data)
+            env = dict(os.environ, PYTHONPATH=str(root), RESONATOR_SLOTS_DIR=str(Path(tmp) / "slots"))
+            return d, subprocess.Popen([sys.executable, "-m", "pipeline.train", "--variant", variant, "--seed", "0"],
+                                       cwd=d, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+        def finish(jobs):
+            for d, p in jobs:
+                log = p.communicate()[0]
+                if p.returncode != 0:
+                    raise RuntimeError(log[-2000:])
+            return [json.loads(next((d / "runs" / "small").glob("*/s0/train.json")).read_text())["metrics"]
+                    for d, _ in jobs]
+
+        t0 = time.perf_counter()
+        alone = finish([start("alone", variants[0])])
+        out["alone"] = {"wall_s": time.perf_counter() - t0, "tokens": alone[0]["tokens_seen"],
+                        "world_size": alone[0]["world_size"], "threads": alone[0]["num_threads"]}
+        t0 = time.perf_counter()
+        both = finish([start("a", variants[0]), start("b", variants[1])])
+        out["together"] = {"wall_s": time.perf_counter() - t0, "tokens": sum(m["tokens_seen"] for m in both),
+                           "world_size": [m["world_size"] for m in both], "threads": [m["num_threads"] for m in both]}
+    for k in ("alone", "together"):
+        out[k]["tokens_per_s"] = out[k]["tokens"] / out[k]["wall_s"]
+    out["aggregate_ratio"] = out["together"]["tokens_per_s"] / out["alone"]["tokens_per_s"]
+    return out
+
+
 def device_name(device: str) -> str:
     import torch
     if device == "cuda":
@@ -339,6 +391,8 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-micro", action="store_true", help="skip the attention and instrument benchmarks")
     ap.add_argument("--loop-steps", type=int, default=60,
                     help="optimizer steps of the training-loop comparison (0 skips it)")
+    ap.add_argument("--concurrency-steps", type=int, default=120,
+                    help="optimizer steps of the one-run-then-two-runs measurement (0 skips it)")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # JSON {size, variant}: run one config in this process
     ap.add_argument("--loop-one", help=argparse.SUPPRESS)  # JSON {which, steps}: one loop measurement
     args = ap.parse_args(argv)
@@ -410,6 +464,11 @@ def main(argv=None) -> int:
     if args.loop_steps and args.device == "cpu":
         loop = loop_overhead(args.loop_steps, 2, args.threads)
         print(f"training loop: project/bare = {loop['project_over_bare']:.3f}", flush=True)
+    conc = None
+    if args.concurrency_steps and args.device == "cpu":
+        conc = concurrency(args.concurrency_steps)
+        if conc:
+            print(f"two runs at once: {conc['aggregate_ratio']:.2f}x the aggregate throughput of one", flush=True)
     if not args.skip_micro:
         micro = attention_micro(args.device, args.dtype)
         print("attention micro done", flush=True)
@@ -429,14 +488,15 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     from resonator.atomic import atomic_write_json, atomic_write_text
     atomic_write_json(out / f"results_{args.device}.json",
-                      {"meta": meta, "models": rows, "attention": micro, "instruments": inst, "loop": loop})
-    md = report(meta, rows, micro, inst, args.device, loop)
+                      {"meta": meta, "models": rows, "attention": micro, "instruments": inst, "loop": loop,
+                       "concurrency": conc})
+    md = report(meta, rows, micro, inst, args.device, loop, conc)
     atomic_write_text(out / f"results_{args.device}.md", md)
     print(md)
     return 0
 
 
-def report(meta, rows, micro, inst, device, loop=None) -> str:
+def report(meta, rows, micro, inst, device, loop=None, conc=None) -> str:
     cuda = device == "cuda"
     md = [f"# Benchmark: {meta['device_name']}",
           "",
@@ -465,6 +525,13 @@ def report(meta, rows, micro, inst, device, loop=None) -> str:
                f"{loop['rounds']} fresh processes each, alternating (median tokens/s): project loop "
                f"{loop['median']['project']:,.0f}, bare nanoGPT-style loop {loop['median']['bare']:,.0f}; "
                f"ratio {loop['project_over_bare']:.3f}."]
+    if conc:
+        a, t = conc["alone"], conc["together"]
+        md += ["", f"Runs sharing the cores (small profile, {conc['steps']} optimizer steps each, started as "
+               "`dvc repro` starts them): one run alone "
+               f"{a['tokens_per_s']:,.0f} tokens/s ({a['world_size']} processes × {a['threads']} thread); two runs "
+               f"at once {t['tokens_per_s']:,.0f} tokens/s together (processes {t['world_size']}, threads "
+               f"{t['threads']}); ratio {conc['aggregate_ratio']:.2f}. Wall time includes process start."]
     if micro:
         md += ["", "Attention alone (B=8, S=256, 4 heads of 64, F=32, forward + backward):", "",
                "| implementation | ms | × plain SDPA | max abs diff to naive |", "|---|---|---|---|"]
