@@ -78,6 +78,11 @@ class ModelConfig:
     blend_init: Finite = field(default=0.3, metadata={"doc": "initial blend logit b (sigma(b) is the phase share)"})
     attn_impl: Literal["fused", "naive"] = field(
         default="fused", metadata={"doc": "fused: one SDPA call; naive: explicit R and softmax (reference)"})
+    init_pairing: Literal["sequential", "per_parameter"] = field(
+        default="sequential", metadata={"doc": "sequential: every weight drawn in module order from one generator "
+                                               "(design v1); per_parameter: each weight from its own generator "
+                                               "seeded by (seed, name), so variants share the values of the "
+                                               "weights they share (design v2)"})
 
     def __post_init__(self):
         if self.d_model % self.n_heads:

@@ -147,6 +147,8 @@ class GPT(nn.Module):
     def reset_parameters(self, phase_table=None, generator=None):
         """Initialise as the original did, drawing every random number from `generator`
         (in a fixed order, so one seed gives bit-identical weights)."""
+        if self.config.init_pairing == "per_parameter":
+            return self._reset_paired(phase_table, generator)
         cfg, g = self.config, generator
         for m in self.modules():
             # lm_head is included although its weight is wte's and is redrawn below: that keeps
@@ -171,6 +173,36 @@ class GPT(nn.Module):
             if phase_table is None:  # RESONATOR.md "random" init: N(0, 0.3^2) per angle
                 phase_table = torch.randn(cfg.vocab_size, cfg.n_phases, generator=g) * 0.3
             self.phase.copy_(phase_table)
+
+    def _reset_paired(self, phase_table=None, generator=None):
+        """The same distributions as reset_parameters, but every weight is drawn from its own
+        generator seeded by (run's init seed, parameter name): two variants then start from the
+        same values for every weight they share (same name and shape), whatever modules one of
+        them adds, so seeds pair the variants fully (not only data order and dropout). Scaled
+        standard normals: the notebook position embedding is the matched one times 50."""
+        cfg = self.config
+        base = generator.initial_seed() if generator is not None else torch.initial_seed()
+
+        def z(name, shape):
+            g = torch.Generator().manual_seed(param_seed(base, name))
+            return torch.randn(shape, generator=g)
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if name.endswith(".weight") and p.dim() == 2 and name not in ("wpe.weight", "phase"):
+                    p.copy_(0.02 * z(name, p.shape))
+                elif name.endswith(".bias"):
+                    p.zero_()
+                elif p.dim() == 1 and name.endswith(".weight"):   # LayerNorm
+                    p.fill_(1.0)
+            self.wpe.weight.copy_((1.0 if cfg.pos_init == "notebook" else 0.02) * z("wpe.weight", self.wpe.weight.shape))
+            for block in self.blocks:
+                if block.attn.resonant:
+                    block.attn.lam.fill_(cfg.lambda_init)
+            if cfg.resonator:
+                if cfg.use_blend:
+                    self.blend.fill_(cfg.blend_init)
+                self.phase.copy_(phase_table if phase_table is not None
+                                 else 0.3 * z("phase", (cfg.vocab_size, cfg.n_phases)))
 
     def forward(self, idx, targets=None):
         """idx: (B, S) token ids. Returns (logits (B, S, V), mean cross-entropy over targets != -1 or None)."""
@@ -197,6 +229,12 @@ class GPT(nn.Module):
     def num_params(self) -> int:
         """Unique parameters (the tied head counted once; frozen ones included)."""
         return sum(p.numel() for p in self.parameters())
+
+
+def param_seed(base: int, name: str) -> int:
+    """A parameter's own init seed: a function of the run's init seed and the parameter's name."""
+    import hashlib
+    return int.from_bytes(hashlib.sha256(f"{base}/{name}".encode()).digest()[:8], "little") & (2 ** 63 - 1)
 
 
 def build_model(config: ModelConfig, phase_table: torch.Tensor | None = None,

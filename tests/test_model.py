@@ -274,3 +274,40 @@ def test_pickled_object_checkpoint_is_refused(tmp_path):
     torch.save({"format": "resonator-ckpt-v1", "cfg": ModelConfig()}, tmp_path / "p.pt")  # needs unpickling code
     with pytest.raises(CheckpointError, match="weights_only"):
         load_model(tmp_path / "p.pt")
+
+
+def test_per_parameter_init_pairs_every_shared_weight(repo_root):
+    """Design v2: at the same seed, two variants start from the same values for every weight
+    they share (name and shape), for every pair of variants the hypotheses compare."""
+    import dataclasses
+
+    from resonator.params import load_params
+    p = load_params(repo_root / "params.yaml", overrides={"profile": "small"})
+    built = {}
+    for v in {h["a"] for h in p.hypotheses["tests"]} | {h["b"] for h in p.hypotheses["tests"]}:
+        cfg = dataclasses.replace(p.model_config(v, 512), init_pairing="per_parameter")
+        built[v] = build_model(cfg, generator=torch.Generator().manual_seed(7)).state_dict()
+    for h in p.hypotheses["tests"]:
+        a, b = built[h["a"]], built[h["b"]]
+        shared = [k for k in a if k in b and a[k].shape == b[k].shape and k != "wpe.weight"]
+        if a["wte.weight"].shape == b["wte.weight"].shape:  # H4's smaller resonator shares no shape at all
+            assert len(shared) >= 5, h["id"]
+        unequal = [k for k in shared if not torch.equal(a[k], b[k])]
+        assert unequal == [], (h["id"], unequal)
+    # the notebook position embedding is the matched one, 50 times larger
+    assert torch.allclose(built["standard_notebook"]["wpe.weight"], 50 * built["standard"]["wpe.weight"])
+    # and the sequential (design v1) init does not pair them: this is what the audit found
+    seq = {v: build_model(p.model_config(v, 512), generator=torch.Generator().manual_seed(7)).state_dict()
+           for v in ("standard", "resonator_phonetic")}
+    assert not torch.equal(seq["standard"]["blocks.1.attn.q.weight"], seq["resonator_phonetic"]["blocks.1.attn.q.weight"])
+
+
+def test_per_parameter_init_draws_the_registered_distributions():
+    c = cfg(init_pairing="per_parameter", d_model=64, n_heads=2, vocab_size=4096)
+    sd = build_model(c, generator=torch.Generator().manual_seed(0)).state_dict()
+    assert abs(float(sd["wte.weight"].std()) - 0.02) < 0.001
+    assert abs(float(sd["phase"].std()) - 0.3) < 0.01
+    ln = [k for k in sd if k.endswith("ln1.weight")]
+    assert ln and all(torch.equal(sd[k], torch.ones_like(sd[k])) for k in ln)
+    again = build_model(c, generator=torch.Generator().manual_seed(0)).state_dict()
+    assert all(torch.equal(sd[k], again[k]) for k in sd)
