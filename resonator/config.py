@@ -266,11 +266,19 @@ class Variant(_VariantOverrides):
     kind: Literal["standard", "resonator"] = doc("model kind")
     scale: PosFloat | None = doc("shrink width, depth and heads by this factor, keeping d_head", None)
     match_resonator_params: bool = doc("widen d_ff to the resonator's parameter count", False)
+    match_resonator_flops: bool = doc("widen d_ff to the resonator's training FLOPs per token "
+                                      "(resonator.model.flops_per_token)", False)
+
+    @model_validator(mode="after")
+    def _one_match(self):
+        if self.match_resonator_params and self.match_resonator_flops:
+            raise ValueError("match_resonator_params and match_resonator_flops both set d_ff: pick one")
+        return self
 
     def overrides(self) -> dict:
         """The ModelConfig fields this variant sets (kind included)."""
         return {k: v for k, v in self.model_dump(exclude_none=True).items()
-                if k not in ("scale", "match_resonator_params")}
+                if k not in ("scale", "match_resonator_params", "match_resonator_flops")}
 
 
 class Hypothesis(Section):
