@@ -43,7 +43,7 @@ class Section(BaseModel):
 
 KINDS = ("standard", "resonator")
 POS_INITS = ("notebook", "matched")
-PHASE_INITS = ("random", "phonetic", "shuffled")
+PHASE_INITS = ("random", "phonetic", "shuffled", "uniform")
 ATTN_IMPLS = ("fused", "naive")
 
 # Typed and validated once, here; params.yaml's `model:` sections and variant overrides
@@ -68,8 +68,9 @@ class ModelConfig:
     pos_init: Literal["notebook", "matched"] = field(
         default="matched", metadata={"doc": "position-embedding init: matched N(0, 0.02^2), or notebook "
                                             "N(0, 1) as the original Standard"})
-    phase_init: Literal["random", "phonetic", "shuffled"] = field(
-        default="random", metadata={"doc": "phase table: random, rhyme classes, or rhyme classes shuffled"})
+    phase_init: Literal["random", "phonetic", "shuffled", "uniform"] = field(
+        default="random", metadata={"doc": "phase table: random N(0, sigma^2), rhyme classes, rhyme classes "
+                                           "shuffled, or uniform on [-pi, pi] (R varies across keys)"})
     use_blend: bool = field(default=True, metadata={"doc": "blend the phase stream into the embedding"})
     use_resonance: bool = field(default=True, metadata={"doc": "add lambda * R to the attention logits"})
     train_phases: bool = field(default=True, metadata={"doc": "phases are trained (else frozen)"})
@@ -265,11 +266,19 @@ class Variant(_VariantOverrides):
     kind: Literal["standard", "resonator"] = doc("model kind")
     scale: PosFloat | None = doc("shrink width, depth and heads by this factor, keeping d_head", None)
     match_resonator_params: bool = doc("widen d_ff to the resonator's parameter count", False)
+    match_resonator_flops: bool = doc("widen d_ff to the resonator's training FLOPs per token "
+                                      "(resonator.model.flops_per_token)", False)
+
+    @model_validator(mode="after")
+    def _one_match(self):
+        if self.match_resonator_params and self.match_resonator_flops:
+            raise ValueError("match_resonator_params and match_resonator_flops both set d_ff: pick one")
+        return self
 
     def overrides(self) -> dict:
         """The ModelConfig fields this variant sets (kind included)."""
         return {k: v for k, v in self.model_dump(exclude_none=True).items()
-                if k not in ("scale", "match_resonator_params")}
+                if k not in ("scale", "match_resonator_params", "match_resonator_flops")}
 
 
 class Hypothesis(Section):

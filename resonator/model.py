@@ -22,6 +22,16 @@ a v head dim different from q/k's (the math and CUDA memory-efficient kernels do
 flash kernels need equal dims, and padding v with zeros to get them was slower
 on CPU: see pipeline/bench.py). `attn_impl="naive"` materialises R and the
 softmax as the original did, and is the reference the tests compare against.
+
+The embedding-matched control needs no code of its own. A resonator with use_resonance=False
+and random phases IS a standard model with a second, trainable per-token table E (V x F,
+init N(0, sigma^2), the same draw as random phases) blended in exactly like the phase stream:
+    x = (1 - s(b)) * wte[t] + s(b) * W_phi E[t] + pos
+No attention layer then has a lambda or reads E, and nothing takes cos/sin of E (only the
+resonance does), so E is an ordinary embedding of width F that happens to be called "phase":
+its parameters are the full resonator's minus the L*H lambdas. params.yaml's
+standard_embedding_matched and resonator_no_resonance are therefore one model under two
+names (equal ModelConfigs, checked in tests), asked different questions.
 """
 from __future__ import annotations
 

@@ -165,20 +165,21 @@ class Params:
     def model_config(self, name: str, vocab_size: int):
         """The full ModelConfig of a variant under the active profile."""
         from resonator.config import ModelConfig
-        from resonator.model import count_params
+        from resonator.model import count_params, flops_per_token
 
         self.variant(name)
         var = self.study.variants[name]
         prof = self.study.profiles[self.profile]
         base = prof.model.model_dump(exclude_none=True)
         base["n_phases"] = prof.phases.n_phases
-        scale, match = var.scale, var.match_resonator_params
         cfg = {**base, **var.overrides(), "vocab_size": vocab_size}
-        if scale is not None:
-            cfg.update(scaled_sizes(cfg, scale))
-        if match:
-            target = count_params(ModelConfig(**{**base, "vocab_size": vocab_size, "kind": "resonator"}))
-            cfg["d_ff"] = matching_d_ff(ModelConfig(**cfg), target)
+        if var.scale is not None:
+            cfg.update(scaled_sizes(cfg, var.scale))
+        if var.match_resonator_params or var.match_resonator_flops:
+            # The target is the profile's full resonator (blend and resonance on), not this variant's overrides.
+            measure = count_params if var.match_resonator_params else flops_per_token
+            target = measure(ModelConfig(**{**base, "vocab_size": vocab_size, "kind": "resonator"}))
+            cfg["d_ff"] = matching_d_ff(ModelConfig(**cfg), target, measure)
         try:
             return ModelConfig(**cfg)
         except (TypeError, ValueError) as e:
@@ -201,13 +202,15 @@ def scaled_sizes(cfg: dict, scale: float) -> dict:
     }
 
 
-def matching_d_ff(cfg, target: int) -> int:
-    """The d_ff that brings a standard model's parameter count closest to `target`."""
+def matching_d_ff(cfg, target: float, measure=None) -> int:
+    """The d_ff that brings `measure(cfg)` (default: the parameter count; or flops_per_token)
+    closest to `target`. Both are linear in d_ff, so one step of d_ff gives the slope."""
     from dataclasses import replace
     from resonator.model import count_params
 
-    base = count_params(replace(cfg, d_ff=cfg.d_ff))
-    per_unit = count_params(replace(cfg, d_ff=cfg.d_ff + 1)) - base  # params per extra hidden unit
+    measure = measure or count_params
+    base = measure(replace(cfg, d_ff=cfg.d_ff))
+    per_unit = measure(replace(cfg, d_ff=cfg.d_ff + 1)) - base  # params (or FLOPs) per extra hidden unit
     return max(1, cfg.d_ff + round((target - base) / per_unit))
 
 

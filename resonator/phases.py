@@ -11,16 +11,22 @@ Phase tables (V x F angles), drawn per run seed:
   shuffled  phonetic, with class membership permuted among the tokens that have a
             class: the same class sizes and the same classed tokens, but rhymes no
             longer share a class (the control for "does rhyme matter")
+  uniform   every angle ~ U[-pi, pi] (sigma and jitter unused): with N(0, 0.3^2) angles
+            R_ij = mean_f cos(phi_if - phi_jf) is 0.915 +- 0.02 for every pair, so the
+            resonance term is nearly a constant per head; uniform angles spread R over
+            pairs (mean 0, sd sqrt(1 / 2F)), the ablation asking whether R can do anything
+            when it actually varies across keys
 """
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 
 import numpy as np
 import torch
 
-KINDS = ("random", "phonetic", "shuffled")
+KINDS = ("random", "phonetic", "shuffled", "uniform")
 NON_LETTERS = re.compile(r"[^a-z]")
 
 
@@ -70,6 +76,8 @@ def phase_table(classes: np.ndarray, kind: str, n_phases: int = 32, seed: int = 
         raise ValueError(f"unknown phase init {kind!r}; expected one of {list(KINDS)}")
     g = torch.Generator().manual_seed(seed)
     V = len(classes)
+    if kind == "uniform":
+        return (torch.rand(V, n_phases, generator=g) * 2 - 1) * math.pi
     table = torch.randn(V, n_phases, generator=g) * sigma        # random, and the unclassed tokens
     if kind == "random":
         return table

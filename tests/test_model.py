@@ -311,3 +311,28 @@ def test_per_parameter_init_draws_the_registered_distributions():
     assert ln and all(torch.equal(sd[k], torch.ones_like(sd[k])) for k in ln)
     again = build_model(c, generator=torch.Generator().manual_seed(0)).state_dict()
     assert all(torch.equal(sd[k], again[k]) for k in sd)
+
+
+def test_embedding_matched_control_is_standard_plus_a_table():
+    """Design v2's embedding-matched standard (a resonator without resonance) is the standard
+    model plus a V x F table blended in like the phase stream: nothing more, nothing periodic."""
+    std_c = cfg("standard", init_pairing="per_parameter")
+    emb_c = cfg(use_resonance=False, init_pairing="per_parameter")
+    V, F_, d, L, H = 64, 8, 32, 2, 2
+    assert count_params(emb_c) == count_params(std_c) + V * F_ + F_ * d + d == count_params(cfg()) - L * H
+    std, emb = model(std_c, seed=3).eval(), model(emb_c, seed=3).eval()
+    s, e = std.state_dict(), emb.state_dict()
+    assert set(e) - set(s) == {"phase", "phase_proj.weight", "blend"}
+    assert all(torch.equal(s[k], e[k]) for k in s)          # paired init: every shared weight equal
+    x = torch.randint(0, 64, (2, 16), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        at_init = emb(x)[0]
+        assert not torch.allclose(at_init, std(x)[0], atol=1e-3)  # the table is read
+        emb.phase.add_(2 * math.pi)                       # read linearly: a full turn changes the output
+        assert not torch.allclose(emb(x)[0], at_init, atol=1e-3)
+        emb.blend.fill_(float("-inf"))                    # blend share 0: exactly the standard model
+        assert torch.equal(emb(x)[0], std(x)[0])
+        attn_only = model(cfg(use_blend=False)).eval()    # contrast: the resonance reads angles mod 2 pi
+        before = attn_only(x)[0]
+        attn_only.phase.add_(2 * math.pi)
+        assert torch.allclose(attn_only(x)[0], before, atol=1e-5)

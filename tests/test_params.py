@@ -1,10 +1,9 @@
 """params.yaml validation: bad input stops a stage with a message naming file and key."""
-import copy
 
 import pytest
 import yaml
 
-from resonator.params import ParamsError, load_params, scaled_sizes, validate
+from resonator.params import ParamsError, load_params, scaled_sizes
 
 
 @pytest.fixture
@@ -171,3 +170,40 @@ def test_scaled_sizes_match_original_model_c():
     # RESONATOR.md: model C is 512 wide, 8 layers, 8 heads, d_ff 2048 against 768/12/12/3072.
     base = {"d_model": 768, "n_layers": 12, "n_heads": 12, "d_ff": 3072}
     assert scaled_sizes(base, 2 / 3) == {"d_model": 512, "n_layers": 8, "n_heads": 8, "d_ff": 2048}
+
+
+def test_design_v2_controls(repo_root):
+    """The v2 controls at the small profile: the embedding-matched standard is resonator_no_resonance
+    under another name, the compute-matched standard has the resonator's FLOPs per token, and the
+    existing parameter-matched baseline keeps its d_ff (its committed runs stay valid)."""
+    import dataclasses
+
+    from resonator.model import count_params, flops_per_token
+    p = load_params(repo_root / "params.yaml", overrides={"profile": "small"})
+    mc = {v: p.model_config(v, 2048) for v in p.variants}
+    assert mc["standard_embedding_matched"] == mc["resonator_no_resonance"]
+    res, cm = mc["resonator_random"], mc["standard_compute_matched"]
+    assert count_params(mc["standard_embedding_matched"]) == count_params(res) - res.n_layers * res.n_heads
+    assert mc["standard_param_matched"].d_ff == 518 and count_params(mc["standard_param_matched"]) == 302348
+    assert cm.kind == "standard" and cm.d_ff == 328 and flops_per_token(cm) == flops_per_token(res) == 1585152
+    gap = abs(flops_per_token(cm) - flops_per_token(res))     # and no other d_ff comes closer
+    for d_ff in (cm.d_ff - 1, cm.d_ff + 1):
+        assert abs(flops_per_token(dataclasses.replace(cm, d_ff=d_ff)) - flops_per_token(res)) > gap
+    assert mc["resonator_uniform"].phase_init == "uniform"
+
+
+def test_flops_matching_at_an_inexact_size(raw, tmp_path):
+    # paper profile: the resonator's extra FLOPs are not a whole number of d_ff units; the nearest wins
+    from resonator.model import flops_per_token
+    raw["profile"] = "paper"
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    p = load_params(path)
+    cm, res = p.model_config("standard_compute_matched", 50257), p.model_config("resonator_random", 50257)
+    unit = 12 * cm.n_layers * cm.d_model                      # FLOPs per token of one more hidden unit
+    assert cm.d_ff > 3072 and abs(flops_per_token(cm) - flops_per_token(res)) <= unit / 2
+
+
+def test_one_matching_rule_per_variant(raw, tmp_path):
+    raw["variants"]["standard_param_matched"]["match_resonator_flops"] = True
+    check_error(raw, tmp_path, "variants.standard_param_matched", "pick one")

@@ -60,9 +60,27 @@ def test_shuffled_keeps_class_sizes_and_classed_tokens():
 
 def test_tables_deterministic_per_seed():
     cls = big_classes(2000, 50)
-    for kind in ("random", "phonetic", "shuffled"):
+    for kind in ("random", "phonetic", "shuffled", "uniform"):
         assert torch.equal(phase_table(cls, kind, 8, seed=5), phase_table(cls, kind, 8, seed=5))
         assert not torch.equal(phase_table(cls, kind, 8, seed=5), phase_table(cls, kind, 8, seed=6))
+
+
+def pair_resonance(t, n=4000, seed=0):
+    """R_ij = mean_f cos(phi_if - phi_jf) over n random token pairs i != j."""
+    g = torch.Generator().manual_seed(seed)
+    i, j = torch.randint(0, len(t), (2, n), generator=g)
+    keep = i != j
+    return torch.cos(t[i[keep]] - t[j[keep]]).mean(-1)
+
+
+def test_uniform_table_spreads_resonance():
+    cls = big_classes(4000, 50)
+    u = phase_table(cls, "uniform", 32, seed=2)
+    assert u.min() >= -np.pi and u.max() <= np.pi and abs(u.std().item() - np.pi / 3 ** 0.5) < 0.02
+    r_uni, r_rand = pair_resonance(u), pair_resonance(phase_table(cls, "random", 32, seed=2))
+    assert abs(r_rand.mean().item() - 0.915) < 0.01 and r_rand.std().item() < 0.03   # nearly constant
+    assert abs(r_uni.mean().item()) < 0.02 and abs(r_uni.std().item() - (1 / 64) ** 0.5) < 0.01
+    assert r_uni.std() > 4 * r_rand.std()
 
 
 def test_unknown_kind():
