@@ -222,8 +222,9 @@ def loop_job(which: str, steps: int, threads: int | None) -> dict:
     p = load_params(overrides={"profile": "small"})
     vocab = p.study.profiles["small"].tokenizer.vocab_size
     mc = dataclasses.replace(p.model_config("resonator_phonetic", vocab))
-    tc = dataclasses.replace(p.train_config(), max_steps=steps, eval_interval=10 ** 6, ckpt_interval=10 ** 6,
-                             num_threads=threads or torch.get_num_threads())
+    from resonator.batching import resolve
+    tc = resolve(dataclasses.replace(p.train_config(), max_steps=steps, eval_interval=10 ** 6, ckpt_interval=10 ** 6,
+                                     num_threads=threads or torch.get_num_threads()), mc, world=1)
     table = torch.randn(vocab, mc.n_phases, generator=torch.Generator().manual_seed(0)) * 0.3
     with tempfile.TemporaryDirectory() as tmp:
         data = synthetic_tokens(Path(tmp) / "tokens", vocab, 400_000)

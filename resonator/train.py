@@ -224,6 +224,9 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
     A resumed run keeps the thread count it started with: the count is part of its numerics."""
     tc, mc = train_config, model_config
     run_dir = Path(run_dir)
+    if tc.micro_batch is None or tc.grad_accum is None:
+        from resonator.batching import resolve
+        tc = resolve(tc, mc, int(os.environ.get("WORLD_SIZE", "1")))
     ckpt_dir = run_dir / "ckpt"
     rank, world = distributed()
     device = resolve_device(tc.device)
