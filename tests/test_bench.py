@@ -18,7 +18,7 @@ def test_instrument_overhead_reports_scalar_times():
 def test_bench_writes_results_for_every_variant(tmp_path):
     sets = [f"t.{k}={v}" for k, v in TINY.items()]
     argv = ["--sizes", "t", "--warmup", "0", "--iters", "1", "--rounds", "1", "--skip-micro", "--out", str(tmp_path),
-            "--loop-steps", "2", "--threads", "1", "--concurrency-steps", "0"]
+            "--loop-steps", "2", "--loop-rounds", "2", "--threads", "1", "--concurrency-steps", "0"]
     for s in sets:
         argv += ["--set", s]
     assert bench.main(argv) == 0
