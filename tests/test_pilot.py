@@ -1,0 +1,12 @@
+"""The pilot's flattening criterion."""
+from tools.pilot import flattened_at
+
+
+def test_flattened_at_finds_the_first_flat_point():
+    tokens = list(range(0, 1100, 100))
+    loss = [7.0, 6.0, 5.5, 5.2, 5.1, 5.05, 5.04, 5.035, 5.03, 5.03, 5.03]
+    # from 500 on the next 200 tokens improve by < 0.02
+    assert flattened_at(tokens, loss, window=200, threshold=0.02) == 500
+    assert flattened_at(tokens, loss, window=200, threshold=0.001) == 800
+    # a curve still falling never flattens
+    assert flattened_at(tokens, [7 - 0.1 * i for i in range(11)], window=200, threshold=0.05) is None

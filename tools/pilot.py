@@ -1,0 +1,104 @@
+"""Pilot for the training length (design v2): where does validation loss flatten?
+
+    python -m tools.pilot [--variants standard resonator_phonetic] [--seeds 100] [--epochs 3]
+
+Trains each (variant, seed) of the active profile's recipe for `--epochs` epochs with a
+validation every `--eval-every` steps, on tuning seeds disjoint from the study's seeds,
+and reads validation data only (never the test split). Writes
+results/<profile>/pilot/{pilot.json, curves.tsv}: the curves, and for each run and for the
+mean the first token count after which validation loss improves by less than
+`--threshold` nats over the following `--window` of an epoch (the flattening criterion a
+registration can cite). Not a DVC stage: a recorded pilot, committed with its command.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from resonator.atomic import atomic_write_json, atomic_write_text
+from resonator.cli import run_main
+from resonator.params import load_params
+
+
+def flattened_at(tokens: list[int], loss: list[float], window: int, threshold: float) -> int | None:
+    """First token count T with loss(T) - min(loss over (T, T + window]) < threshold, where the
+    curve extends at least `window` tokens beyond T; None if the curve never flattens."""
+    for i, t in enumerate(tokens):
+        ahead = [l for u, l in zip(tokens, loss) if t < u <= t + window]
+        if tokens[-1] < t + window or not ahead:
+            return None
+        if loss[i] - min(ahead) < threshold:
+            return t
+    return None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--variants", nargs="+", default=["standard", "resonator_phonetic"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[100])
+    ap.add_argument("--epochs", type=float, default=3.0)
+    ap.add_argument("--eval-every", type=int, default=25)
+    ap.add_argument("--window", type=float, default=0.25, help="look-ahead, in epochs")
+    ap.add_argument("--threshold", type=float, default=0.01, help="nats")
+    args = ap.parse_args(argv)
+    p = load_params()
+    study_seeds = set(p.seeds["core"]) | set(p.seeds["ablation"])
+    if study_seeds & set(args.seeds):
+        from resonator.errors import ProjectError
+        raise ProjectError("--seeds", f"{sorted(study_seeds & set(args.seeds))} are study seeds",
+                           "a pilot uses tuning seeds disjoint from the registered ones")
+
+    import numpy as np
+
+    from resonator import batching
+    from resonator.phases import phase_seed, phase_table
+    from resonator.tokenizer import verify_tokens
+    from resonator.train import train
+    lay = p.layout
+    meta = verify_tokens(lay.tokens, ("train", "val"))
+    ph = p.active["phases"]
+    runs, rows = {}, ["variant\tseed\tstep\ttokens\tval_loss"]
+    for variant in args.variants:
+        for seed in args.seeds:
+            mc = p.model_config(variant, meta["vocab_size"])
+            tc = batching.resolve(dataclasses.replace(p.train_config(), epochs=args.epochs,
+                                                      eval_interval=args.eval_every, ckpt_interval=10 ** 6),
+                                  mc, world=1)
+            table = None
+            if mc.kind == "resonator":
+                table = phase_table(np.load(lay.classes), mc.phase_init, n_phases=mc.n_phases,
+                                    seed=phase_seed(seed), sigma=ph["sigma"], jitter=ph["jitter"])
+            with tempfile.TemporaryDirectory() as tmp:
+                m = train(mc, tc, lay.tokens, Path(tmp), seed=seed, phase_table=table,
+                          progress_label=f"pilot {variant} s{seed}")
+                curve = (Path(tmp) / "curve.tsv").read_text().splitlines()[1:]
+            pts = [line.split("\t") for line in curve]
+            tokens, loss = [int(r[1]) for r in pts], [float(r[3]) for r in pts]
+            epoch_tokens = m["tokens_seen"] / m["epochs"]
+            runs[f"{variant}/s{seed}"] = {
+                "tokens": tokens, "val_loss": loss, "epoch_tokens": epoch_tokens, "recipe": dataclasses.asdict(tc),
+                "flattened_at_tokens": flattened_at(tokens, loss, int(args.window * epoch_tokens), args.threshold)}
+            rows += [f"{variant}\t{seed}\t{int(r[0])}\t{int(r[1])}\t{float(r[3]):.6f}" for r in pts]
+    first = next(iter(runs.values()))
+    mean = [float(np.mean([r["val_loss"][i] for r in runs.values()])) for i in range(len(first["tokens"]))]
+    out = {"profile": p.profile, "variants": args.variants, "seeds": args.seeds, "epochs": args.epochs,
+           "criterion": f"first T with val_loss(T) - min val_loss over (T, T + {args.window} epoch] "
+                        f"< {args.threshold} nats", "runs": runs,
+           "mean": {"tokens": first["tokens"], "val_loss": mean,
+                    "flattened_at_tokens": flattened_at(first["tokens"], mean, int(args.window * first["epoch_tokens"]),
+                                                        args.threshold)},
+           "study_tokens_per_run": p.active["train"]["epochs"] * first["epoch_tokens"]}
+    d = lay.results / "pilot"
+    atomic_write_json(d / "pilot.json", out)
+    atomic_write_text(d / "curves.tsv", "\n".join(rows) + "\n")
+    print(json.dumps({k: v["flattened_at_tokens"] for k, v in runs.items()} |
+                     {"mean": out["mean"]["flattened_at_tokens"], "study": out["study_tokens_per_run"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
