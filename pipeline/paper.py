@@ -22,6 +22,7 @@ from resonator.atomic import atomic_write_bytes, atomic_write_text
 from resonator.cli import run_main
 from resonator.errors import InputError, ProjectError
 from resonator.model import ModelConfig, count_params
+from resonator.layout import Layout
 from resonator.params import load_params
 from pipeline.stats import macro_name, tex_escape
 
@@ -90,13 +91,14 @@ def scale_limitations(p) -> str:
 
 
 def other_profiles(p, results: Path) -> str:
-    others = [q for q in ("gpu", "small", "paper") if q != p.profile and (results / q / "stats.json").exists()]
+    others = [q for q in ("gpu", "small", "paper")
+              if q != p.profile and Layout(q, results_base=results).stats_json.exists()]
     if not others:
         return ("Results of the \\texttt{gpu} profile (the original architecture on a GPU) are not yet "
                 "available in this repository; this paper reports the \\texttt{" + p.profile + "} profile only.\n")
     out = []
     for q in others:
-        s = json.loads((results / q / "stats.json").read_text())
+        s = json.loads(Layout(q, results_base=results).stats_json.read_text())
         rows = []
         for r in s["hypotheses"]:
             c = r["comparison"] or {}
@@ -109,7 +111,7 @@ def other_profiles(p, results: Path) -> str:
 
 
 def generate(p, results: Path, build: Path) -> None:
-    src = results / p.profile
+    src = Layout(p.profile, results_base=results).results
     if not (src / "tex" / "numbers.tex").exists():
         raise InputError(src / "tex" / "numbers.tex", "does not exist", "run `dvc repro stats` first")
     gen = build / "gen"

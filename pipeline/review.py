@@ -10,6 +10,7 @@ from pathlib import Path
 
 from resonator.cli import run_main
 from resonator.inputs import read_json
+from resonator.layout import Layout
 from resonator.params import load_params
 
 
@@ -19,7 +20,7 @@ def main(argv=None) -> int:
     ap.add_argument("--results", default="results")
     args = ap.parse_args(argv)
     profile = args.profile or load_params().profile
-    path = Path(args.results) / profile / "stats.json"
+    path = Layout(profile, results_base=Path(args.results)).stats_json
     s = read_json(path, "rebuild it: `dvc repro -f stats`", missing_fix="run `dvc repro stats` first")
     meta = s["meta"]
     primary = next(iter(s["variants"].values()))["metrics"]

@@ -660,10 +660,11 @@ def main(argv=None) -> int:
         return 2
     import yaml
     original = yaml.safe_load(Path(args.original).read_text())
-    runs, ignored = load_runs(Layout(p.profile, Path(args.runs_root).parent), p.runs())
+    lay = Layout(p.profile, runs_base=Path(args.runs_root), results_base=Path(args.out))
+    runs, ignored = load_runs(lay, p.runs())
     if ignored:
         print(f"stats: ignored {len(ignored)} run(s) outside the plan: {', '.join(ignored)}")
-    out = Path(args.out) / p.profile
+    out = lay.results
     summ = summaries(p, runs)
     hyps = run_hypotheses(p, runs)
     n_runs = sum(1 for v in runs.values() for r in v.values() if r["train"])

@@ -65,9 +65,12 @@ class RunLayout:
 
 @dataclass(frozen=True)
 class Layout:
-    """The paths of one profile's data, runs, metrics and results."""
+    """The paths of one profile's data, runs, metrics and results. `runs_base` and
+    `results_base` move the runs/ and results/ folders (tests, scratch analyses)."""
     profile: str
     root: Path = Path(".")
+    runs_base: Path | None = None
+    results_base: Path | None = None
 
     @property
     def data(self) -> Path:
@@ -110,7 +113,7 @@ class Layout:
 
     @property
     def runs(self) -> Path:
-        return self.root / "runs" / self.profile
+        return Path(self.runs_base or self.root / "runs") / self.profile
 
     def run(self, variant: str, seed: int) -> RunLayout:
         return RunLayout(self.runs / variant / f"s{seed}", variant, int(seed))
@@ -129,7 +132,11 @@ class Layout:
 
     @property
     def results(self) -> Path:
-        return self.root / "results" / self.profile
+        return Path(self.results_base or self.root / "results") / self.profile
+
+    @property
+    def stats_json(self) -> Path:
+        return self.results / "stats.json"
 
     @property
     def analysis(self) -> Path:

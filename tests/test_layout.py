@@ -1,0 +1,37 @@
+"""The run layout and dvc.yaml name the same paths (moving a file is a change in both)."""
+import yaml
+
+from resonator.layout import Layout
+
+
+def declared_paths(repo_root, profile="small", variant="standard", seed=3) -> set[str]:
+    text = (repo_root / "dvc.yaml").read_text()
+    text = text.replace("${profile}", profile).replace("${item.variant}", variant).replace("${item.seed}", str(seed))
+    stages = yaml.safe_load(text)["stages"]
+    out = set()
+    for st in stages.values():
+        for key in ("outs", "metrics", "plots"):
+            for entry in st.get(key, []):
+                out.add(next(iter(entry)) if isinstance(entry, dict) else entry)
+    return out
+
+
+def test_layout_names_every_declared_output(repo_root):
+    lay, run = Layout("small"), Layout("small").run("standard", 3)
+    mine = {lay.corpus, lay.tokenizer_dir, lay.tokens, lay.phases, lay.evalsets, run.ckpt, run.train_json, run.curve,
+            run.eval_dir, run.eval_json, lay.results / "tex", lay.results / "figures", lay.results / "summary.md",
+            lay.stats_json, lay.results / "verdicts.json", lay.analysis, lay.results / "analysis.tex"}
+    mine |= {lay.stage_metrics(s) for s in ("prepare", "tokenize", "phases", "evalsets")}
+    declared = declared_paths(repo_root)
+    assert {str(p) for p in mine} <= declared, sorted({str(p) for p in mine} - declared)
+    run_outputs = {d for d in declared if d.startswith("runs/")}
+    assert run_outputs == {str(p) for p in (run.ckpt, run.train_json, run.curve, run.eval_dir, run.eval_json)}
+
+
+def test_moved_folders_and_existing_runs(tmp_path):
+    lay = Layout("tiny", runs_base=tmp_path / "r", results_base=tmp_path / "out")
+    assert lay.run("standard", 0).dir == tmp_path / "r" / "tiny" / "standard" / "s0"
+    assert lay.stats_json == tmp_path / "out" / "tiny" / "stats.json"
+    for name in ("standard/s0", "standard/s12", "standard/notes", "resonator_random/s1"):
+        (tmp_path / "r" / "tiny" / name).mkdir(parents=True)
+    assert [r.name for r in lay.existing_runs()] == ["resonator_random/s1", "standard/s0", "standard/s12"]
