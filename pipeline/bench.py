@@ -204,7 +204,8 @@ def matmul_peak(device: str, dtype: str, n: int = 2048, iters: int = 10) -> dict
 
 
 def loop_job(which: str, steps: int, threads: int | None) -> dict:
-    """Train the small profile's phonetic resonator for `steps` optimizer steps, either through
+    """Train the small profile's phonetic resonator for `steps` optimizer steps (one process of the
+    default layout: 1 thread, micro-batch 16, 32 sequences per step), either through
     resonator.train.train (the project's loop: validation, checkpoints, progress, bookkeeping) or
     through a bare nanoGPT-style loop over the same model, recipe and batches. Tokens/s of the
     optimizer steps alone (train() excludes its validation and checkpoint writes from wall time)."""
@@ -217,14 +218,16 @@ def loop_job(which: str, steps: int, threads: int | None) -> dict:
     from resonator.model import build_model
     from resonator.params import load_params
     from resonator.train import Chunks, derive_seeds, epoch_order, train
-    if threads:
-        torch.set_num_threads(threads)
+    # One process of the default layout (2 single-threaded processes of micro-batch 16): one
+    # thread, micro-batch 16 x 2 for the same 32 sequences per step.
+    threads = threads or 1
+    torch.set_num_threads(threads)
     p = load_params(overrides={"profile": "small"})
     vocab = p.study.profiles["small"].tokenizer.vocab_size
     mc = dataclasses.replace(p.model_config("resonator_phonetic", vocab))
     from resonator.batching import resolve
     tc = resolve(dataclasses.replace(p.train_config(), max_steps=steps, eval_interval=10 ** 6, ckpt_interval=10 ** 6,
-                                     num_threads=threads or torch.get_num_threads()), mc, world=1)
+                                     num_threads=threads, micro_batch=16, grad_accum=None), mc, world=1)
     table = torch.randn(vocab, mc.n_phases, generator=torch.Generator().manual_seed(0)) * 0.3
     with tempfile.TemporaryDirectory() as tmp:
         data = synthetic_tokens(Path(tmp) / "tokens", vocab, 400_000)
@@ -524,7 +527,7 @@ def report(meta, rows, micro, inst, device, loop=None, conc=None) -> str:
                   f"{100 * r['fraction_of_matmul_peak']:.1f}% | {r['peak_mem_mb']:.0f} |"
                   + (f" {100 * r['mfu']:.1f}% |" if cuda else f" {r['peak_mem_delta_mb']:.0f} |"))
     if loop:
-        md += ["", f"Training loop, small profile's phonetic resonator, {loop['steps']} optimizer steps, "
+        md += ["", f"Training loop, small profile's phonetic resonator (1 thread, micro-batch 16 x 2), {loop['steps']} optimizer steps, "
                f"{loop['rounds']} fresh processes each, alternating (median tokens/s): project loop "
                f"{loop['median']['project']:,.0f}, bare nanoGPT-style loop {loop['median']['bare']:,.0f}; "
                f"ratio {loop['project_over_bare']:.3f}."]
