@@ -18,7 +18,7 @@ from resonator.params import load_for_stage
 from resonator.phases import KINDS, class_stats, phase_table, rhyme_classes
 from resonator.tokenizer import load_tokenizer
 
-# RESONATOR.md: the original found a class for ~35k of 50,257 GPT-2 tokens, in ~8k classes.
+# docs/original.md: the original found a class for ~35k of 50,257 GPT-2 tokens, in ~8k classes.
 ORIGINAL = {"tokens_with_class": 35000, "classes": 8000, "vocab_size": 50257}
 
 

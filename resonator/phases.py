@@ -1,6 +1,6 @@
 """Rhyme classes of tokens and the initial phase tables drawn from them.
 
-A token's rhyme class (RESONATOR.md): decode it, strip, lowercase, keep letters only;
+A token's rhyme class (docs/original.md): decode it, strip, lowercase, keep letters only;
 if at least `min_letters` remain and the CMU Pronouncing Dictionary knows the word,
 the class is the rhyming part (last stressed vowel onward) of its first pronunciation.
 

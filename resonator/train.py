@@ -1,6 +1,6 @@
 """Training loop: deterministic, resumable, paired across variants, DDP-ready.
 
-Recipe (RESONATOR.md): AdamW (PyTorch defaults betas/eps), constant learning rate,
+Recipe (docs/original.md): AdamW (PyTorch defaults betas/eps), constant learning rate,
 weight decay on all parameters, gradient clipping, micro-batches with gradient
 accumulation, fp32 on CPU (bf16 autocast + TF32 on CUDA).
 

@@ -1,4 +1,4 @@
-"""Models: faithfulness to RESONATOR.md, fused == naive attention, determinism, checkpoints."""
+"""Models: faithfulness to docs/original.md, fused == naive attention, determinism, checkpoints."""
 import dataclasses
 import math
 
@@ -46,7 +46,7 @@ def test_param_count_formula(kw):
 
 
 def test_original_parameter_counts():
-    # RESONATOR.md: 123.81M (Standard), 125.45M (A/B), 52.69M (C) with GPT-2's vocabulary.
+    # docs/original.md: 123.81M (Standard), 125.45M (A/B), 52.69M (C) with GPT-2's vocabulary.
     std = ModelConfig(kind="standard")
     res = ModelConfig(kind="resonator")
     small = ModelConfig(kind="resonator", d_model=512, n_layers=8, n_heads=8, d_ff=2048)

@@ -167,7 +167,7 @@ def test_hash_is_stable_and_sensitive(repo_root):
 
 
 def test_scaled_sizes_match_original_model_c():
-    # RESONATOR.md: model C is 512 wide, 8 layers, 8 heads, d_ff 2048 against 768/12/12/3072.
+    # docs/original.md: model C is 512 wide, 8 layers, 8 heads, d_ff 2048 against 768/12/12/3072.
     base = {"d_model": 768, "n_layers": 12, "n_heads": 12, "d_ff": 3072}
     assert scaled_sizes(base, 2 / 3) == {"d_model": 512, "n_layers": 8, "n_heads": 8, "d_ff": 2048}
 
