@@ -13,12 +13,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.stats import savefig, setup_matplotlib, tex_escape
+from reporting.figures import savefig, setup_matplotlib
+from reporting.latex import tex_escape
 from resonator.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from resonator.checkpoint import load_model
 from resonator.cli import run_main
 from resonator.inputs import read_json
-from resonator.instruments import ComplexityAnalyzer, FrequencyAnalyzer, InstrumentedTransformer, ResonanceAnalyzer
+from resonator.instruments import (
+    ComplexityAnalyzer,
+    FrequencyAnalyzer,
+    InstrumentedTransformer,
+    ResonanceAnalyzer,
+)
 from resonator.params import load_for_stage
 from resonator.tokenizer import load_tokens
 

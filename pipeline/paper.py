@@ -18,13 +18,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from reporting.latex import macro_name, tex_escape
 from resonator.atomic import atomic_write_bytes, atomic_write_text
 from resonator.cli import run_main
 from resonator.errors import InputError, ProjectError
-from resonator.model import ModelConfig, count_params
 from resonator.layout import Layout
+from resonator.model import ModelConfig, count_params
 from resonator.params import load_params
-from pipeline.stats import macro_name, tex_escape
 
 PAPER = Path(__file__).resolve().parents[1] / "paper"
 

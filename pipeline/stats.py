@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import re
 import sys
 from pathlib import Path
@@ -18,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from evals import stats as st
+from reporting.figures import savefig, setup_matplotlib
+from reporting.latex import macro_name, tex_escape
 from resonator.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from resonator.cli import run_main
 from resonator.inputs import read_json
@@ -25,7 +26,6 @@ from resonator.layout import Layout
 from resonator.params import load_params
 from resonator.provenance import provenance
 
-NUM_WORDS = ["Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine"]
 METRIC_LABELS = {
     "lm_test/bits_per_byte": "test bits/byte", "lm_test/word_perplexity": "test word PPL",
     "lm_test/byte_perplexity": "test byte PPL", "rhyme/acc": "rhyme acc", "cloze/acc": "cloze acc",
@@ -241,19 +241,6 @@ def summaries(p, runs: dict) -> dict:
 # LaTeX: numbers, tables
 # ---------------------------------------------------------------------------
 
-def macro_name(*parts) -> str:
-    out = []
-    for part in parts:
-        for tok in re.split(r"[^A-Za-z0-9]+", str(part)):
-            word, prev_digit = [], False
-            for c in tok:  # digits become words; a letter after a digit starts a new word (H1a -> HOneA)
-                word.append(NUM_WORDS[int(c)] if c.isdigit() else (c.upper() if prev_digit else c))
-                prev_digit = c.isdigit()
-            tok = "".join(word)
-            out.append(tok[:1].upper() + tok[1:])
-    return "res" + "".join(out)
-
-
 def fmt(x, digits=3, sign=False) -> str:
     """A number for tables; NaN/None -> n/a, infinities (zero-variance effect sizes) -> +-inf."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -267,16 +254,6 @@ def fmt_p(p) -> str:
     if p is None:
         return "n/a"
     return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def tex_escape(s: str) -> str:
-    """Plain prose -> LaTeX text: escape specials, typeset 2^n and +- as maths."""
-    s = s.replace("\\", r"\textbackslash{}")
-    for ch in "_%&#$":
-        s = s.replace(ch, "\\" + ch)
-    s = re.sub(r"(\w+)\^(\w+)", r"$\1^{\2}$", s)
-    s = s.replace("+-", r"$\pm$").replace("~", r"\textasciitilde{}")
-    return s
 
 
 class Macros:
@@ -556,28 +533,6 @@ def summary_md(p, summ, hyps, meta) -> str:
 # ---------------------------------------------------------------------------
 # Figures (deterministic PDFs)
 # ---------------------------------------------------------------------------
-
-def setup_matplotlib():
-    os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    plt.rcParams.update({"pdf.compression": 6, "svg.hashsalt": "resonator", "font.size": 8,
-                         "figure.dpi": 100, "axes.grid": True, "grid.alpha": 0.3})
-    return plt
-
-
-def savefig(fig, path: Path):
-    import io
-    buf = io.BytesIO()
-    fig.savefig(buf, format="pdf", bbox_inches="tight", metadata={"CreationDate": None, "ModDate": None})
-    atomic_write_text_bytes(path, buf.getvalue())
-
-
-def atomic_write_text_bytes(path, data):
-    from resonator.atomic import atomic_write_bytes
-    atomic_write_bytes(path, data)
-
 
 def fig_forest(plt, hyps, path):
     rows = [r for r in hyps if r["comparison"]]

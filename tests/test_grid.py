@@ -1,7 +1,7 @@
-"""pipeline.grid: the no-DVC runner selects, shards and skips runs correctly."""
+"""tools.grid: the no-DVC runner selects, shards and skips runs correctly."""
 import json
 
-from pipeline.grid import done, select
+from tools.grid import done, select
 
 RUNS = [(v, s) for v in ("a", "b", "c") for s in range(4)]
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from pipeline.stats import macro_name
+from reporting.latex import macro_name
 from resonator.params import load_params
 from tests.conftest import pinned_params
 from tests.fabricate import fabricate

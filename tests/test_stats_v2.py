@@ -219,7 +219,7 @@ def test_verdict_rule_v2_text():
         assert word in VERDICT_RULE_V2, word
     assert VERDICT_RULE_V2.index("(1) if the adjusted equivalence p") < VERDICT_RULE_V2.index("(3)")
     assert set(VERDICTS_V2) == {"equivalent", "trivially different", "better", "worse", "inconclusive"}
-    # printable by pipeline/stats.py's tex_escape: no characters it leaves unescaped and unsafe
+    # printable by reporting.latex.tex_escape: no characters it leaves unescaped and unsafe
     assert not set(VERDICT_RULE_V2) & set("<>|{}\\_%&#$~\"")
 
 

@@ -5,10 +5,10 @@ scheduler, not DVC, decides what runs where. Each (variant, seed) run calls the
 same stage entry points that dvc.yaml calls; a run whose outputs already exist
 is skipped, and an interrupted run resumes from its last checkpoint.
 
-    python -m pipeline.grid --profile gpu                    # every run, in order
-    python -m pipeline.grid --profile gpu --variants standard --seeds 0 1
-    python -m pipeline.grid --profile gpu --shard 3/8        # this node's eighth of the grid
-    torchrun --nproc_per_node 8 -m pipeline.grid --profile paper   # DDP inside each run
+    python -m tools.grid --profile gpu                    # every run, in order
+    python -m tools.grid --profile gpu --variants standard --seeds 0 1
+    python -m tools.grid --profile gpu --shard 3/8        # this node's eighth of the grid
+    torchrun --nproc_per_node 8 -m tools.grid --profile paper   # DDP inside each run
 
 Afterwards copy runs/<profile>/ back and `dvc commit` / `dvc repro stats paper`.
 """

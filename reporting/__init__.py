@@ -1,0 +1,1 @@
+"""Reporting shared by the stages that report: LaTeX macros and text, figures."""
