@@ -35,11 +35,8 @@ def main(argv=None) -> int:
 
     from resonator import batching
     from resonator.launch import launch, under_launcher
-    from resonator.phases import phase_seed, phase_table
-    from resonator.provenance import provenance
     from resonator.threads import run_slot, threads_for_run
     from resonator.tokenizer import verify_tokens
-    from resonator.train import TrainingDivergedError, train
 
     lay, run = p.layout, p.layout.run(args.variant, args.seed)
     tokens_dir = lay.tokens
@@ -51,7 +48,7 @@ def main(argv=None) -> int:
     tcfg = batching.resolve(tcfg, mcfg, world, where=f"profiles.{p.profile}.train")
     ph = p.active["phases"]
 
-    table = None
+    classes = None
     if mcfg.kind == "resonator":
         classes_path = lay.classes
         if not classes_path.exists():
@@ -60,8 +57,26 @@ def main(argv=None) -> int:
             classes = np.load(classes_path)
         except (ValueError, EOFError, OSError) as e:
             raise InputError(classes_path, "is unreadable (truncated or corrupt)", "rebuild it: `dvc repro -f phases`") from e
-        table = phase_table(classes, mcfg.phase_init, n_phases=mcfg.n_phases, seed=phase_seed(args.seed),
-                            sigma=ph["sigma"], jitter=ph["jitter"])
+
+    planned = p.runs()
+    index = planned.index((args.variant, args.seed)) + 1 if (args.variant, args.seed) in planned else "?"
+    label = f"[{index}/{len(planned)}] {args.variant} s{args.seed}"
+    if world > 1 and not under_launcher():
+        # Inputs are checked above, once; the launcher builds nothing else (no phase table,
+        # provenance or model): the same command runs as `world` ranks, which do the work.
+        with run_slot() as others:
+            threads = max(1, threads_for_run(tcfg.num_threads, others) // world)
+            print(f"{label}: training as {world} processes x {threads} thread(s) "
+                  f"(micro-batch {tcfg.micro_batch}, {tcfg.grad_accum // world} per process per step; "
+                  f"{others} other run(s) going)", flush=True)
+            return launch("pipeline.train", list(argv if argv is not None else sys.argv[1:]), world, threads)
+
+    from resonator.phases import phase_seed, phase_table
+    from resonator.provenance import provenance
+    from resonator.train import TrainingDivergedError, train
+    table = None if classes is None else phase_table(classes, mcfg.phase_init, n_phases=mcfg.n_phases,
+                                                     seed=phase_seed(args.seed), sigma=ph["sigma"],
+                                                     jitter=ph["jitter"])
 
     fingerprint = {
         "profile": p.profile, "variant": args.variant, "seed": args.seed, "world_size": world,
@@ -75,17 +90,6 @@ def main(argv=None) -> int:
         "config": fingerprint, "provenance": provenance(),
     }
     run.dir.mkdir(parents=True, exist_ok=True)
-    planned = p.runs()
-    index = planned.index((args.variant, args.seed)) + 1 if (args.variant, args.seed) in planned else "?"
-    label = f"[{index}/{len(planned)}] {args.variant} s{args.seed}"
-    if world > 1 and not under_launcher():
-        # Inputs are checked above, once; now the same command runs as `world` ranks.
-        with run_slot() as others:
-            threads = max(1, threads_for_run(tcfg.num_threads, others) // world)
-            print(f"{label}: training as {world} processes x {threads} thread(s) "
-                  f"(micro-batch {tcfg.micro_batch}, {tcfg.grad_accum // world} per process per step; "
-                  f"{others} other run(s) going)", flush=True)
-            return launch("pipeline.train", list(argv if argv is not None else sys.argv[1:]), world, threads)
     try:
         if under_launcher():
             threads = int(os.environ.get("RESONATOR_THREADS", "1"))

@@ -1,6 +1,6 @@
 """Standard and Resonator GPT models, in one readable file.
 
-Faithful to the original proof of concept (see RESONATOR.md): pre-LN decoder,
+Faithful to the original proof of concept (see docs/original.md): pre-LN decoder,
 tied token embedding, learned absolute positions, no bias on Q/K/V/out
 projections, biased GELU MLP, dropout on embeddings, attention probabilities
 and MLP output (and nowhere else: no residual dropout after the attention
@@ -173,16 +173,24 @@ class GPT(nn.Module):
         nn.init.normal_(self.wte.weight, 0.0, 0.02, generator=g)
         # The original Standard never re-initialised its position embedding, so it kept
         # nn.Embedding's default N(0, 1): fifty times the token embedding's scale.
-        nn.init.normal_(self.wpe.weight, 0.0, 1.0 if cfg.pos_init == "notebook" else 0.02, generator=g)
+        nn.init.normal_(self.wpe.weight, 0.0, self.pos_std, generator=g)
+        self._init_phase_channel(phase_table, lambda: torch.randn(cfg.vocab_size, cfg.n_phases, generator=g))
+
+    @property
+    def pos_std(self) -> float:
+        return 1.0 if self.config.pos_init == "notebook" else 0.02
+
+    def _init_phase_channel(self, phase_table, standard_normal_table) -> None:
+        """lambda and the blend at their initial constants; the phase table given, else the
+        docs/original.md "random" init, N(0, 0.3^2) per angle, from `standard_normal_table()`."""
+        cfg = self.config
         for block in self.blocks:
             if block.attn.resonant:
                 block.attn.lam.fill_(cfg.lambda_init)
         if cfg.resonator:
             if cfg.use_blend:
                 self.blend.fill_(cfg.blend_init)
-            if phase_table is None:  # RESONATOR.md "random" init: N(0, 0.3^2) per angle
-                phase_table = torch.randn(cfg.vocab_size, cfg.n_phases, generator=g) * 0.3
-            self.phase.copy_(phase_table)
+            self.phase.copy_(phase_table if phase_table is not None else standard_normal_table() * 0.3)
 
     def _reset_paired(self, phase_table=None, generator=None):
         """The same distributions as reset_parameters, but every weight is drawn from its own
@@ -204,15 +212,8 @@ class GPT(nn.Module):
                     p.zero_()
                 elif p.dim() == 1 and name.endswith(".weight"):   # LayerNorm
                     p.fill_(1.0)
-            self.wpe.weight.copy_((1.0 if cfg.pos_init == "notebook" else 0.02) * z("wpe.weight", self.wpe.weight.shape))
-            for block in self.blocks:
-                if block.attn.resonant:
-                    block.attn.lam.fill_(cfg.lambda_init)
-            if cfg.resonator:
-                if cfg.use_blend:
-                    self.blend.fill_(cfg.blend_init)
-                self.phase.copy_(phase_table if phase_table is not None
-                                 else 0.3 * z("phase", (cfg.vocab_size, cfg.n_phases)))
+            self.wpe.weight.copy_(self.pos_std * z("wpe.weight", self.wpe.weight.shape))
+            self._init_phase_channel(phase_table, lambda: z("phase", (cfg.vocab_size, cfg.n_phases)))
 
     def forward(self, idx, targets=None):
         """idx: (B, S) token ids. Returns (logits (B, S, V), mean cross-entropy over targets != -1 or None)."""

@@ -93,20 +93,24 @@ def test_resume_after_kill_is_identical(tmp_path, repo_root):
     assert full == (tmp_path / "resumed" / "curve.tsv").read_text().replace("\r", "")
 
 
+def interrupt_at_step_3(data, run_dir, seed):
+    """Stop a run by an exception after step 3 (its step-2 checkpoint written, no final one)."""
+    class Interrupted(Exception):
+        pass
+
+    def stop(step):
+        if step == 3:
+            raise Interrupted
+    with pytest.raises(Interrupted):
+        train(mcfg(), tcfg(), data, run_dir, seed=seed, callbacks={"on_step": stop})
+
+
 def test_resume_between_validations_keeps_the_curve(tmp_path):
     # killed after the step-2 checkpoint, before the step-4 validation: the step-4 row's
     # train_loss still averages steps 1-4, as in an uninterrupted run
     data = make_data(tmp_path)
     train(mcfg(), tcfg(), data, tmp_path / "full", seed=2)
-
-    class Killed(Exception):
-        pass
-
-    def kill(step):
-        if step == 3:
-            raise Killed
-    with pytest.raises(Killed):
-        train(mcfg(), tcfg(), data, tmp_path / "resumed", seed=2, callbacks={"on_step": kill})
+    interrupt_at_step_3(data, tmp_path / "resumed", seed=2)
     train(mcfg(), tcfg(), data, tmp_path / "resumed", seed=2)
     assert same(final_state(tmp_path / "full"), final_state(tmp_path / "resumed"))
     assert (tmp_path / "full" / "curve.tsv").read_text() == (tmp_path / "resumed" / "curve.tsv").read_text()
@@ -139,15 +143,7 @@ def test_finished_state_is_not_resumed(tmp_path, capsys):
 def test_state_of_other_code_is_not_resumed(tmp_path, capsys, monkeypatch):
     import resonator.train as rt
     data = make_data(tmp_path)
-
-    class Killed(Exception):
-        pass
-
-    def kill(step):
-        if step == 3:
-            raise Killed
-    with pytest.raises(Killed):
-        train(mcfg(), tcfg(), data, tmp_path / "run", seed=0, callbacks={"on_step": kill})
+    interrupt_at_step_3(data, tmp_path / "run", seed=0)
     real = rt.code_hashes()
     monkeypatch.setattr(rt, "code_hashes", lambda: {**real, "resonator.model": "edited"})
     capsys.readouterr()
