@@ -23,6 +23,7 @@ deterministic given the seed (numpy default_rng(seed)).
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -195,3 +196,45 @@ def mde_equivalence_signflip(n: int, sd: float, alpha: float = 0.05, power: floa
         return math.inf
     bound = np.sort(np.maximum(-(sd * low + true_diff), sd * high + true_diff))
     return float(bound[math.ceil(power * n_sim - 1e-9) - 1])
+
+
+# ---------------------------------------------------------------------------
+# The registered design, checked before any run
+# ---------------------------------------------------------------------------
+
+def registered_design(tests, planned_seeds, alpha: float) -> list[dict]:
+    """design_check for every family of the registration: tests are dicts with id, a, b
+    and family; planned_seeds(variant) the seeds a variant is trained on. A hypothesis's
+    n is the number of seeds both its variants are planned on (its pairs)."""
+    families: dict[str, dict[str, int]] = {}
+    for t in tests:
+        n = len(set(planned_seeds(t["a"])) & set(planned_seeds(t["b"])))
+        families.setdefault(t["family"], {})[t["id"]] = n
+    rows = []
+    for family, ns in families.items():
+        rows += [r | {"family": family} for r in design_check(ns, alpha=alpha)]
+    return rows
+
+
+def require_decidable(p) -> list[dict]:
+    """Refuse a registration in which some hypothesis cannot reject its null, or cannot be
+    declared equivalent, at its family's Holm level with its planned seeds, whatever the
+    data: the error names the hypothesis and the seeds it needs. Called by every stage
+    that trains, evaluates or analyses, so an undecidable design never costs a run."""
+    from resonator.errors import ProjectError
+
+    h = p.hypotheses
+    rows = registered_design(h["tests"], p.planned_seeds, h["alpha"])
+    for r in rows:
+        if not (r["can_reject_first_step"] and r["can_declare_equivalent_first_step"]):
+            need = max(r["n_min"] or 0, r["n_min_equivalence"] or 0)
+            err = ProjectError(
+                f"params.yaml: key 'hypotheses.tests' ({r['id']}, family {r['family']})",
+                f"{r['n']} paired seeds cannot decide it: the smallest sign-flip p-value is {r['min_p']:.3g}, "
+                f"not below Holm's first level alpha/m = {r['holm_first_level']:.3g} for the {r['m']} tests of "
+                "its family",
+                f"plan at least {need} seeds common to both of its variants in `seeds`, or shrink the family")
+            if h.get("design_check", "refuse") == "refuse":
+                raise err
+            print(f"warning: {err.line()}; continuing because hypotheses.design_check is 'warn'", file=sys.stderr)
+    return rows

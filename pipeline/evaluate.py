@@ -28,6 +28,8 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", help="profile to evaluate (tools without DVC; default: the one params.yaml selects)")
     args = ap.parse_args(argv)
     p = load_for_stage(profile=args.profile)
+    from evals.design import require_decidable
+    require_decidable(p)
     p.variant(args.variant)
     cfg = p.active["eval"]
     lay, run = p.layout, p.layout.run(args.variant, args.seed)

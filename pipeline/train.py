@@ -32,6 +32,8 @@ def main(argv=None) -> int:
 
     p = load_params(args.params, overrides={"profile": args.profile} if args.profile else None)
     p.variant(args.variant)  # unknown variant -> ParamsError before any work
+    from evals.design import require_decidable
+    require_decidable(p)     # an undecidable registration never costs a run
 
     from resonator import batching
     from resonator.launch import launch, under_launcher

@@ -164,7 +164,7 @@ def _heads_divide_width(self):
 
 ModelSection = _derived("ModelSection", ModelConfig,
                         required=("d_model", "n_layers", "n_heads", "d_ff", "max_seq_len", "dropout"),
-                        optional=("attn_impl",),
+                        optional=("attn_impl", "init_pairing"),
                         validators={"heads_divide_width": model_validator(mode="after")(_heads_divide_width)})
 TrainSection = _derived("TrainSection", TrainConfig,
                         required=("lr", "weight_decay", "grad_clip", "epochs",
@@ -285,10 +285,30 @@ class Hypothesis(Section):
     id: Name = doc("short identifier, e.g. H1a")
     a: str = doc("the variant under test")
     b: str = doc("the baseline it is compared with, paired by seed")
-    family: Literal["main", "init", "secondary"] = doc("multiplicity family (Holm within `main`)")
+    family: Name = doc("multiplicity family: Holm within each family, for the primary and the equivalence tests")
     question: str = doc("the question in words", "")
     metric: str | None = doc("metric of this test (default: primary_metric)", None)
     better: Literal["lower", "higher"] | None = doc("direction of improvement (default: from the metric)", None)
+    margin_ppl: PosFloat = doc("equivalence margin in % perplexity (per-token perplexity on the test split; "
+                               "stats converts it to the metric's units with the split's bytes per token)")
+    claimed_ppl: PosFloat | None = doc("the effect the original claimed for this comparison, in % perplexity "
+                                       "(null: it claimed none); the margin must be smaller", None)
+    margin_reason: str = doc("why this margin: the claim it is tied to")
+
+    @model_validator(mode="after")
+    def _margin_below_claim(self):
+        if self.claimed_ppl is not None and self.margin_ppl >= self.claimed_ppl:
+            raise ValueError(f"{self.id}: margin_ppl {self.margin_ppl:g}% is not smaller than the claimed effect "
+                             f"{self.claimed_ppl:g}%, so 'equivalent' could dismiss the claim itself: "
+                             "give a margin below the claim")
+        return self
+
+
+class Superseded(Section):
+    version: PosInt = doc("the superseded design version")
+    prereg_hash: str = doc("its pre-registration hash (first 12 hex digits)")
+    reason: str = doc("why it was superseded")
+    results: str = doc("where its results stay, reported")
 
 
 class SecondaryMetric(Section):
@@ -297,19 +317,26 @@ class SecondaryMetric(Section):
 
 
 class Hypotheses(Section):
+    version: PosInt = doc("design version; a change to the design is a new version with its reason")
+    registered: str = doc("date the version was registered, before its runs (YYYY-MM-DD)")
+    supersedes: list[Superseded] = doc("earlier versions, kept and reported as superseded", [])
     primary_metric: str = doc("metric every hypothesis tests unless it names its own")
-    alpha: Annotated[float, Field(gt=0, lt=1)] = doc("significance level (familywise within `main`)")
+    alpha: Annotated[float, Field(gt=0, lt=1)] = doc("significance level, familywise within each family")
     confidence: Annotated[float, Field(gt=0, lt=1)] = doc("level of the reported confidence intervals")
+    power: Annotated[float, Field(gt=0, lt=1)] = doc("power at which the design reports each test's MDE")
+    pilot: str = doc("stats.json whose per-hypothesis sd of paired differences sizes the design (MDE)")
     primary_test: Literal["permutation", "t"] = doc(
         "test behind each verdict: exact sign-flip permutation over seeds, or the paired t-test")
-    correction: Literal["holm"] = doc("multiplicity correction within family `main`")
+    correction: Literal["holm"] = doc("multiplicity correction within each family")
     bootstrap_resamples: PosInt = doc("bootstrap resamples of every CI")
     bootstrap_seed: int = doc("seed of the bootstrap")
-    margin_relative: PosFloat = doc("equivalence margin as a fraction of the baseline's mean")
     max_excluded_fraction: Fraction = doc("more excluded pairs than this fraction => inconclusive")
+    design_check: Literal["refuse", "warn"] = doc(
+        "a plan in which some hypothesis cannot be decided with its seeds: refuse it before any run, or only "
+        "warn (smoke tests and dry runs with a few seeds)", "refuse")
     tests: Annotated[list[Hypothesis], Field(min_length=1)] = doc("the registered hypotheses")
     secondary_metrics: list[SecondaryMetric] = doc("metrics reported with the same machinery, "
-                                                   "outside the Holm family", [])
+                                                   "outside the Holm families", [])
 
 
 class Groups(Section):

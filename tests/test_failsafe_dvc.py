@@ -51,7 +51,8 @@ def edit_params(repo: Path, fn) -> None:
 def prepared(tmp_path_factory) -> Path:
     repo = make_repo_copy(tmp_path_factory.mktemp("failsafe") / "repo")
     set_params(repo, profile="tiny", **{"groups.core": ["standard", "resonator_phonetic"], "groups.ablation": [],
-                                        "seeds.core": [0, 1], "seeds.ablation": []})
+                                        "seeds.core": [0, 1], "seeds.ablation": [],
+                                        "hypotheses.design_check": "warn"})
     edit_params(repo, lambda raw: raw["hypotheses"].update(
         tests=[h for h in raw["hypotheses"]["tests"] if h["id"] == "H1a"]))
     dvc(repo, "repro", "stats")   # not `paper`: that needs latexmk

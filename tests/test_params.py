@@ -22,7 +22,7 @@ def test_repo_params_are_valid(repo_root):
 def test_paper_profile_is_faithful(repo_root):
     prof = load_params(repo_root / "params.yaml").raw["profiles"]["paper"]
     assert prof["model"] == {"d_model": 768, "n_layers": 12, "n_heads": 12, "d_ff": 3072,
-                             "max_seq_len": 256, "dropout": 0.1}
+                             "max_seq_len": 256, "dropout": 0.1, "init_pairing": "per_parameter"}
     t = prof["train"]
     assert (t["lr"], t["weight_decay"], t["grad_clip"], t["micro_batch"], t["grad_accum"], t["epochs"]) == \
         (3e-4, 0.01, 1.0, 8, 4, 2.0)
@@ -122,7 +122,7 @@ def test_bad_value(raw, tmp_path):
 
 def test_missing_variant(raw, tmp_path):
     raw["groups"]["core"].append("resonator_typo")
-    check_error(raw, tmp_path, "groups.core[5]", "unknown variant 'resonator_typo'")
+    check_error(raw, tmp_path, f"groups.core[{len(raw['groups']['core']) - 1}]", "unknown variant 'resonator_typo'")
 
 
 def test_hypothesis_names_unknown_variant(raw, tmp_path):
@@ -207,3 +207,43 @@ def test_flops_matching_at_an_inexact_size(raw, tmp_path):
 def test_one_matching_rule_per_variant(raw, tmp_path):
     raw["variants"]["standard_param_matched"]["match_resonator_flops"] = True
     check_error(raw, tmp_path, "variants.standard_param_matched", "pick one")
+
+
+def test_registered_design_v2(repo_root):
+    """Design v2 as registered: every hypothesis has >= 10 paired seeds, a margin with its reason,
+    below the claim it is tied to, and the design can decide every hypothesis in its family."""
+    from evals.design import require_decidable
+    p = load_params(repo_root / "params.yaml")
+    h = p.hypotheses
+    assert h["version"] == 2 and h["supersedes"][0]["version"] == 1
+    for t in h["tests"]:
+        pairs = set(p.planned_seeds(t["a"])) & set(p.planned_seeds(t["b"]))
+        assert len(pairs) >= 10, t["id"]
+        assert t["margin_reason"].strip(), t["id"]
+        if t.get("claimed_ppl") is not None:
+            assert t["margin_ppl"] < t["claimed_ppl"], t["id"]
+    h2 = next(t for t in h["tests"] if t["id"] == "H2")
+    assert h2["margin_ppl"] < 1.1   # below the original's phonetic-over-random gain
+    rows = require_decidable(p)
+    assert len(rows) == len(h["tests"]) and all(r["can_reject_first_step"] for r in rows)
+
+
+def test_margin_must_be_below_its_claim(raw, tmp_path):
+    h2 = next(t for t in raw["hypotheses"]["tests"] if t["id"] == "H2")
+    h2["margin_ppl"] = 5.5
+    check_error(raw, tmp_path, "hypotheses.tests", "not smaller than the claimed effect")
+
+
+def test_undecidable_design_is_refused(raw, tmp_path):
+    """Three seeds cannot reject anything in a Holm family of 7 (2/2^3 = 0.25 > 0.05/7): refused
+    with the seeds needed; `design_check: warn` lets a smoke run through with a warning."""
+    from evals.design import require_decidable
+    from resonator.errors import ProjectError
+    raw["seeds"]["core"] = [0, 1, 2]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ProjectError, match=r"hypotheses\.tests.*H0.*plan at least 9 seeds"):
+        require_decidable(load_params(path))
+    raw["hypotheses"]["design_check"] = "warn"
+    path.write_text(yaml.safe_dump(raw))
+    assert require_decidable(load_params(path))

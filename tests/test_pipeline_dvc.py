@@ -75,7 +75,7 @@ def test_full_pipeline_tiny(repo_copy):
     kept = [h for h in raw["hypotheses"]["tests"] if h["id"] in ("H0", "H1a", "H3")]
     set_params(repo_copy, profile="tiny", **{"groups.core": ["standard_notebook", "standard", "resonator_phonetic"],
                                             "groups.ablation": [], "seeds.core": [0, 1], "seeds.ablation": [],
-                                            "hypotheses.tests": kept})
+                                            "hypotheses.tests": kept, "hypotheses.design_check": "warn"})
     dvc(repo_copy, "repro")
     stats = json.loads((repo_copy / "results" / "tiny" / "stats.json").read_text())
     assert [h["id"] for h in stats["hypotheses"]] == ["H0", "H1a", "H3"]
