@@ -24,6 +24,7 @@ from resonator.instruments import (
     FrequencyAnalyzer,
     InstrumentedTransformer,
     ResonanceAnalyzer,
+    resonance_spread,
 )
 from resonator.params import load_for_stage
 from resonator.tokenizer import load_tokens
@@ -38,7 +39,7 @@ def probe_batch(tokens_dir: Path, seq_len: int) -> torch.Tensor:
     return torch.from_numpy(rows)
 
 
-def analyse_run(ckpt: Path, probe: torch.Tensor, classes: np.ndarray) -> dict:
+def analyse_run(ckpt: Path, probe: torch.Tensor, classes: np.ndarray, init_phase: torch.Tensor | None = None) -> dict:
     model = load_model(ckpt).eval()
     w = InstrumentedTransformer(model)
     w.register_instrument(FrequencyAnalyzer())
@@ -66,16 +67,34 @@ def analyse_run(ckpt: Path, probe: torch.Tensor, classes: np.ndarray) -> dict:
         out["attention_rhyme"] = float(np.mean(rh)) if rh else None
         out["attention_other"] = float(np.mean(res["attention_other_pairs"]))
         out.update({f"dloss_{k}": v for k, v in res["delta_loss"].items() if k != "base_loss"})
+    if getattr(model, "phase", None) is not None and init_phase is not None:
+        # how much the resonance varies across keys, at init (the run's own phase table) and after training
+        for when, table in (("init", init_phase), ("final", model.phase)):
+            for k, v in resonance_spread(table, probe[:, :-1]).items():
+                out[f"{k}_{when}"] = v
     return out
 
 
+def initial_phases(p, variant: str, seed: int, classes: np.ndarray) -> torch.Tensor | None:
+    """The phase table the run started from, rebuilt exactly as the training stage builds it."""
+    from resonator.phases import phase_seed, phase_table
+    cfg = p.model_config(variant, int(classes.shape[0]))
+    if cfg.kind != "resonator":
+        return None
+    ph = p.active["phases"]
+    return phase_table(classes, cfg.phase_init, n_phases=cfg.n_phases, seed=phase_seed(seed),
+                       sigma=ph["sigma"], jitter=ph["jitter"])
+
+
 SCALARS = ["blend_mean", "lambda_abs_mean", "lambda_r_share", "attention_rhyme", "attention_other",
-           "dloss_lambda_zero", "dloss_blend_zero", "dloss_phases_shuffled", "spectral_entropy", "effective_rank",
-           "attention_entropy"]
+           "dloss_lambda_zero", "dloss_blend_zero", "dloss_phases_shuffled", "r_mean_init", "r_sd_keys_init",
+           "r_mean_final", "r_sd_keys_final", "spectral_entropy", "effective_rank", "attention_entropy"]
 LABELS = {"blend_mean": r"mean $\sigma(b)$", "lambda_abs_mean": r"mean $|\lambda|$", "lambda_r_share": r"$\lambda R$ share",
           "attention_rhyme": "attn. rhyme pairs", "attention_other": "attn. other pairs",
           "dloss_lambda_zero": r"$\Delta$loss $\lambda{=}0$", "dloss_blend_zero": r"$\Delta$loss blend${=}0$",
-          "dloss_phases_shuffled": r"$\Delta$loss shuffled $\phi$", "spectral_entropy": "spectral entropy",
+          "dloss_phases_shuffled": r"$\Delta$loss shuffled $\phi$", "r_mean_init": r"mean $R$, init",
+          "r_sd_keys_init": r"sd$_j R_{ij}$, init", "r_mean_final": r"mean $R$, trained",
+          "r_sd_keys_final": r"sd$_j R_{ij}$, trained", "spectral_entropy": "spectral entropy",
           "effective_rank": "effective rank", "attention_entropy": "attn. entropy"}
 
 
@@ -86,7 +105,8 @@ def spread(values):
 
 
 PHASE_COLS = ["blend_mean", "lambda_abs_mean", "lambda_r_share", "attention_rhyme", "attention_other",
-              "dloss_lambda_zero", "dloss_blend_zero", "dloss_phases_shuffled"]
+              "dloss_lambda_zero", "dloss_blend_zero", "dloss_phases_shuffled", "r_mean_init", "r_sd_keys_init",
+              "r_mean_final", "r_sd_keys_final"]
 SHARED_COLS = ["spectral_entropy", "effective_rank", "attention_entropy"]
 
 
@@ -127,7 +147,12 @@ def table(summary: dict, cols: list[str], caption: str, transpose: bool = False)
 PHASE_CAPTION = ("Phase-channel readings of the resonator variants (columns; prefix resonator\\_ omitted) on a fixed test-split probe batch, final checkpoints, mean "
                  "$\\pm$ sd over seeds. $\\Delta$loss: loss change when $\\lambda$ is zeroed, the blend is zeroed, or "
                  "phase rows are shuffled (computed on substituted parameters; the trained model is unchanged). "
-                 "Attention columns: mean attention weight on rhyming and on other token pairs.")
+                 "Attention columns: mean attention weight on rhyming and on other token pairs. "
+                 "$R$ columns: the resonance $R_{ij}$ of the probe's token pairs from the run's initial phase table "
+                 "and from its trained phases; sd$_j R_{ij}$ is the spread across the keys $j \\le i$ of a query, "
+                 "averaged over queries (a spread near 0 makes $\\lambda R$ a constant shift of a query's logits, "
+                 "which softmax ignores). Variants without the resonance term in attention carry phase rows too; "
+                 "their $R$ is what the term would see.")
 SHARED_CAPTION = ("Readings every model has, same probe batch: spectral entropy of activations along the sequence, "
                   "effective rank of hidden states, attention entropy (nats), mean over layers, heads and seeds.")
 
@@ -157,7 +182,8 @@ def analyze(p, analysis_dir: Path) -> int:
             continue
         if probe is None:
             probe = probe_batch(lay.tokens, p.active["model"]["max_seq_len"])
-        per_run.setdefault(variant, {})[seed] = analyse_run(run.final, probe, classes)
+        per_run.setdefault(variant, {})[seed] = analyse_run(run.final, probe, classes,
+                                                            initial_phases(p, variant, seed, classes))
     summary = {v: {c: spread([r.get(c) for r in runs.values()]) for c in SCALARS} for v, runs in per_run.items()}
     atomic_write_json(analysis_dir / "analysis.json", {"summary": summary, "runs": per_run, "skipped": skipped,
                                                        "probe_windows": PROBE_WINDOWS})

@@ -99,3 +99,24 @@ def test_example_script_runs(tmp_path, repo_root):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert len(list(tmp_path.glob("*.png"))) >= 4
+
+
+def test_resonance_spread_known_tables():
+    """Equal phases give R = 1 with no spread; phases at sigma 0.3 give R near 0.92 nearly constant
+    across keys (the design-v2 finding: lambda R barely changes a query's attention); phases
+    uniform on the circle give R near 0 with a spread about ten times larger."""
+    from resonator.instruments import resonance_spread
+    g = torch.Generator().manual_seed(0)
+    idx = torch.randint(0, 200, (4, 48), generator=g)
+    flat = resonance_spread(torch.full((200, 32), 0.7), idx)
+    assert flat["r_mean"] == pytest.approx(1.0) and flat["r_sd_keys"] == pytest.approx(0.0, abs=1e-6)
+    narrow = resonance_spread(torch.randn(200, 32, generator=g) * 0.3, idx)
+    wide = resonance_spread((torch.rand(200, 32, generator=g) * 2 - 1) * math.pi, idx)
+    assert 0.88 < narrow["r_mean"] < 0.95 and narrow["r_sd_keys"] < 0.04
+    assert abs(wide["r_mean"]) < 0.1 and wide["r_sd_keys"] > 5 * narrow["r_sd_keys"]
+    # by hand for one query: the sd over its keys of mean_f cos(phi_i - phi_j)
+    ph = torch.randn(200, 32, generator=g)
+    one = idx[:1, :3]
+    r = torch.cos(ph[one[0]].unsqueeze(1) - ph[one[0]].unsqueeze(0)).mean(-1)   # (3, 3)
+    sds = [float(r[i, :i + 1].std()) for i in (1, 2)]
+    assert resonance_spread(ph, one)["r_sd_keys"] == pytest.approx(sum(sds) / 2, rel=1e-5)

@@ -274,3 +274,22 @@ class ResonanceAnalyzer(_AttentionInputs):
             ax.set_xlabel("sigma(b) per dimension")
             figs["blend"] = fig
         return figs
+
+
+def resonance_spread(phase: torch.Tensor, idx: torch.Tensor) -> dict:
+    """How much the resonance R_ij = mean_f cos(phi_if - phi_jf) varies across the keys a query
+    sees: a term that is nearly constant across keys only shifts every attention logit of a query
+    by the same amount, which softmax ignores. phase: (V, F) phase rows (an initial table or a
+    trained model's `phase`); idx: (B, S) probe tokens. For each query i, the sd of R_ij over its
+    causal keys j <= i (queries with at least two keys); returned as the mean over queries, with
+    the mean of R itself over the same (query, key) pairs."""
+    from resonator.model import resonance
+    r = resonance(phase.detach().float()[idx])                         # (B, S, S)
+    s = r.shape[-1]
+    causal = torch.ones(s, s, dtype=torch.bool).tril()
+    counts = causal.sum(-1)                                            # keys per query
+    mean_q = (r * causal).sum(-1) / counts
+    var_q = (((r - mean_q.unsqueeze(-1)) ** 2) * causal).sum(-1) / (counts - 1).clamp(min=1)
+    rows = counts >= 2
+    return {"r_mean": float(((r * causal).sum() / (causal.sum() * r.shape[0])).item()),
+            "r_sd_keys": float(var_q[:, rows].sqrt().mean().item())}
