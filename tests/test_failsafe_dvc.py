@@ -87,7 +87,12 @@ def _data_key(raw):
     raw["profiles"]["tiny"]["data"]["split"]["val"] = "ten percent"
 
 
+def _undecidable(raw):
+    raw["hypotheses"]["design_check"] = "refuse"   # 2 seeds cannot reject at alpha = 0.05
+
+
 FAULTS = {
+    "undecidable-design": (_undecidable, ["repro", "-f", "-s", TRAIN], "cannot decide"),
     "variant-key-stage": (_variant_key, ["repro", TRAIN], "lamda_init"),
     "variant-key-single": (_variant_key, ["repro", "-s", TRAIN], "lamda_init"),
     "variant-key-all": (_variant_key, ["repro", "stats"], "lamda_init"),

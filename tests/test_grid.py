@@ -20,3 +20,15 @@ def test_done_needs_a_readable_marker(tmp_path):
     assert not done(tmp_path, "train")
     (tmp_path / "train.json").write_text(json.dumps({"variant": "a"}))
     assert done(tmp_path, "train")
+
+
+def test_run_study_jobs_are_seed_major_and_cover_the_plan(repo_root):
+    """tools.run_study: every planned (variant, seed) once, whole seeds first."""
+    from resonator.params import load_params
+    from tools.run_study import jobs
+    p = load_params(repo_root / "params.yaml")
+    todo = jobs(p)
+    assert sorted((v, s) for _, v, s in todo) == sorted(p.runs())
+    seeds = [s for _, _, s in todo]
+    assert seeds == sorted(seeds)
+    assert all(v in p.groups[g] for g, v, _ in todo)
