@@ -181,10 +181,10 @@ def prereg_latex(p) -> str:
     """The registration as written in params.yaml: comparison, family, margin, claim, reason."""
     cols = [("id", "text", lambda t: t["id"]),
             ("comparison", "text", lambda t: f"{t['a']} vs {t['b']}"),
-            ("family", "text", lambda t: t["family"]), (r"margin \%PPL", "num", lambda t: f"{t['margin_ppl']:g}"),
-            (r"claim \%PPL", "num", lambda t: "none" if t.get("claimed_ppl") is None else f"{t['claimed_ppl']:g}"),
+            ("family", "text", lambda t: t["family"]), ("margin", "num", lambda t: f"{t['margin_ppl']:g}"),
+            ("claim", "num", lambda t: "none" if t.get("claimed_ppl") is None else f"{t['claimed_ppl']:g}"),
             ("why this margin", "text", lambda t: t["margin_reason"])]
-    spec = r"@{}l>{\raggedright\arraybackslash}p{0.3\linewidth}lrr>{\raggedright\arraybackslash}X@{}"
+    spec = r"@{}l>{\raggedright\arraybackslash}p{0.27\linewidth}lrr>{\raggedright\arraybackslash}X@{}"
     return latex(cols, p.hypotheses["tests"], "params.yaml (hypotheses) via pipeline/stats.py", spec, "tabularx")
 
 
@@ -208,9 +208,9 @@ def superseded_latex(sups: list[dict]) -> str:
     for s in sups:
         out.append(f"Design version {s['version']} (pre-registration \\texttt{{{s['prereg_hash']}}}), superseded "
                    f"because of: {tex_escape(s['reason'])}. Its verdicts, decided by its own rule and not "
-                   f"recomputed (\\texttt{{{tex_escape(s['results'])}}}):\n\n\\begin{{center}}\\small\n"
+                   f"recomputed (\\texttt{{{tex_escape(s['results'])}}}):\n\n\\begin{{center}}\\small\\resizebox{{\\linewidth}}{{!}}{{%\n"
                    + latex(superseded_columns(), s["rows"], "pipeline/stats.py", "lllrrrrl")
-                   + "\\end{center}\n")
+                   + "}\\end{center}\n")
     return "\n".join(out)
 
 
