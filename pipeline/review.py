@@ -38,7 +38,7 @@ def hypothesis_line(r: dict) -> str:
     margin = f"±{fmt(r['margin']['value'])} (±{r['margin']['ppl_pct']:g}%PPL)"
     line = (f"{r['id']:5s} {r['verdict']:20s} {fmt(c.get('mean_diff'), sign=True):>8s} "
             f"{fmt_ci(c.get('ci_low'), c.get('ci_high')):>20s} {level:>7s} {margin:>22s} "
-            f"{fmt(mde['design'].get('mde')):>8s} {fmt(obs.get('mde')):>8s} {c.get('n', 0):3d}/{len(r['planned_seeds'])}")
+            f"{fmt(mde['design'].get('mde')):>8s} {fmt(obs.get('mde')):>8s} {len(r['seeds']):3d}/{len(r['planned_seeds'])}")
     return line + (f"  (excluded: {len(r['excluded'])})" if r["excluded"] else "")
 
 

@@ -105,8 +105,8 @@ def meaning(r: dict, S: Style) -> str:
 def power_caveat(r: dict, design_row: dict, S: Style) -> str:
     """For an inconclusive verdict: whether the design and these seeds could detect an effect
     of the margin's size at all (design MDE from the pilot sd, observed MDE from this sd)."""
-    if r["verdict"] != "inconclusive" or r["comparison"] is None:
-        return ""
+    if r["verdict"] != "inconclusive" or r["comparison"] is None or r["verdict_reason"] != "VERDICT_RULE_V2":
+        return ""   # decided by the incomplete pair rule: the seeds were missing, not the power
     i, u = r["id"], r["margin"]["units"]
     margin = design_row["margin"]
     obs = r["mde"]["observed"] or {}
