@@ -288,6 +288,9 @@ def check_design(design: dict, p, path) -> dict[str, dict]:
     if design.get("meta", {}).get("prereg_hash") != p.prereg_hash:
         raise InputError(path, "was made from another pre-registration than params.yaml's",
                          "rerun the design stage: `python -m pipeline.design` or `dvc repro design`")
+    for r in design["rows"]:   # strict JSON wrote an unreachable MDE (inf) as null: read it back as inf
+        for k in ("mde", "mde_ppl", "mde_equivalence", "mde_equivalence_ppl"):
+            r[k] = math.inf if r[k] is None else r[k]
     return {r["id"]: r for r in design["rows"]}
 
 

@@ -112,6 +112,9 @@ def power_caveat(r: dict, design_row: dict, S: Style) -> str:
     obs = r["mde"]["observed"] or {}
     design_mde, observed_mde = design_row["mde"], obs.get("mde")
     power = f"{S.g('DesignPower')}{S.pct}"
+    if any(x is not None and math.isinf(x) for x in (design_mde, observed_mde)):
+        return (f" With {S.num(i, 'N')} seeds the sign-flip test cannot reach its Holm level at all, so no effect "
+                "of any size could be detected or shown equivalent: the verdict says nothing about the effect.")
     mdes = (f"design MDE {S.num(i, 'DesignMde')} {u} ({S.num(i, 'DesignMdePpl')}{S.pct} perplexity, pilot sd), "
             f"observed MDE {S.num(i, 'ObsMde')} {u} ({S.num(i, 'ObsMdePpl')}{S.pct}, these seeds' sd)")
     if _above(design_mde, margin) or _above(observed_mde, margin):

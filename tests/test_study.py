@@ -183,6 +183,8 @@ def test_prose_inconclusive_power_caveat():
     assert "could not detect" in text and "the design MDE" in text and "not ruled out" in text
     r, row, S = record("inconclusive", mde=0.01, obs=0.01)
     assert "Both MDEs are below the margin" in prose.claim_item(r, row, S)
+    r, row, S = record("inconclusive", mde=math.inf, obs=math.inf)
+    assert "cannot reach its Holm level at all" in prose.claim_item(r, row, S)
     r, row, S = record("inconclusive", reason="4 of 10 planned pairs excluded (...)")
     assert "Inconclusive by the incomplete pair rule: 4 of 10" in prose.claim_item(r, row, S)
     r, row, S = record("trivially different", claimed=5.0)
