@@ -23,7 +23,7 @@ from resonator.inputs import read_json
 
 DESIGN_VERSION = 2          # the registration this code analyses (VERDICT_RULE_V2)
 MDE_SIMULATIONS = 2_000     # simulated data sets per MDE (evals.design); seeded by bootstrap_seed
-PRIMARY_EXACT_METRICS = {"lm_test/bits_per_byte": "bits/byte", "val_loss": "nats/token"}
+METRIC_UNITS = {"lm_test/bits_per_byte": "bits/byte", "val_loss": "nats/token"}   # metrics a % PPL margin converts to
 LN2 = math.log(2)
 
 
@@ -95,7 +95,7 @@ def margin_in_metric(metric: str, margin_ppl: float, bpt: float) -> float:
     if metric == "val_loss":
         return nats
     raise ProjectError("params.yaml: key 'hypotheses.tests'", f"margin_ppl cannot be converted to {metric!r}",
-                       f"test one of {sorted(PRIMARY_EXACT_METRICS)}")
+                       f"test one of {sorted(METRIC_UNITS)}")
 
 
 def ppl_change_pct(diff, metric: str, bpt: float):
@@ -249,7 +249,7 @@ def design_rows(p, bpt: float, pilot: dict) -> list[dict]:
         mdes = mde_pair(c["n"], sd["sd"], c["holm_first_level"], h["power"], h["bootstrap_seed"])
         rows.append({
             "id": t["id"], "family": t["family"], "a": t["a"], "b": t["b"], "metric": metric,
-            "units": PRIMARY_EXACT_METRICS.get(metric, metric), "m": c["m"], "n": c["n"], "min_p": c["min_p"],
+            "units": METRIC_UNITS.get(metric, metric), "m": c["m"], "n": c["n"], "min_p": c["min_p"],
             "min_p_equivalence": c["min_p_equivalence"], "holm_first_level": c["holm_first_level"],
             "decidable": c["can_reject_first_step"] and c["can_declare_equivalent_first_step"],
             "margin_ppl": t["margin_ppl"], "margin": margin, "margin_reason": t["margin_reason"],
@@ -399,52 +399,74 @@ def comparison_block(row: dict, x: np.ndarray, y: np.ndarray, m: int, metric: st
     return c
 
 
-def analyse(p, runs: dict, design: dict[str, dict], bpt: float) -> list[dict]:
-    """Every registered hypothesis by VERDICT_RULE_V2, Holm within its family (primary and
-    TOST p), margin from the design in metric units; with the observed MDE, the
-    Multi-Bootstrap, the per-seed correlation, the learning-curve difference and the
-    secondary metrics. Records in registration order."""
-    h = p.hypotheses
-    prepared = {}
-    for t in h["tests"]:
-        metric = test_metric(h, t)
-        seeds = planned_pairs(p, t)
-        x, y, used, excluded = st.handle_incomplete_pairs(metric_table(runs, metric), t["a"], t["b"], seeds)
-        prepared[t["id"]] = {"metric": metric, "seeds": seeds, "x": x, "y": y, "used": used, "excluded": excluded,
-                             "better": better_of(metric, t)}
+def paired_values(p, tables: dict, t: dict) -> dict:
+    """A hypothesis' planned pairs through INCOMPLETE_PAIR_RULE: values x (a) and y (b) of
+    the complete pairs, the seeds used and every exclusion with its reason."""
+    metric, seeds = test_metric(p.hypotheses, t), planned_pairs(p, t)
+    x, y, used, excluded = st.handle_incomplete_pairs(tables[metric], t["a"], t["b"], seeds)
+    return {"metric": metric, "seeds": seeds, "x": x, "y": y, "used": used, "excluded": excluded,
+            "better": better_of(metric, t)}
+
+
+def family_rows(h: dict, pairs: dict, design: dict[str, dict]) -> dict[str, dict]:
+    """analyse_family_v2 per family (Holm over the family's primary and TOST p), each
+    hypothesis with its design margin in metric units and, where too many pairs were
+    excluded, the forced "inconclusive" (it stays in the family, so m never shrinks)."""
     rows = {}
-    for family, ids in families(h["tests"]).items():
-        inputs = [{"id": i, "x": prepared[i]["x"], "y": prepared[i]["y"], "margin": design[i]["margin"],
-                   "better": prepared[i]["better"],
-                   "inconclusive_reason": exclusion_reason(len(prepared[i]["seeds"]), prepared[i]["excluded"],
+    for ids in families(h["tests"]).values():
+        inputs = [{"id": i, "x": pairs[i]["x"], "y": pairs[i]["y"], "margin": design[i]["margin"],
+                   "better": pairs[i]["better"],
+                   "inconclusive_reason": exclusion_reason(len(pairs[i]["seeds"]), pairs[i]["excluded"],
                                                            h["max_excluded_fraction"])} for i in ids]
         for r in st.analyse_family_v2(inputs, alpha=h["alpha"], ci_method="holm", seed=h["bootstrap_seed"]):
             rows[r["id"]] = r | {"m": len(ids)}
-    out = []
-    for t in h["tests"]:
-        q, r, d = prepared[t["id"]], rows[t["id"]], design[t["id"]]
-        comparison = comparison_block(r, q["x"], q["y"], r["m"], q["metric"], bpt)
-        out.append({
-            "id": t["id"], "family": t["family"], "question": t.get("question", ""), "a": t["a"], "b": t["b"],
-            "metric": q["metric"], "better": q["better"], "planned_seeds": q["seeds"], "seeds": q["used"],
-            "excluded": q["excluded"],
-            "margin": {"ppl_pct": t["margin_ppl"], "value": d["margin"], "units": d["units"],
-                       "reason": t["margin_reason"], "claimed_ppl": t.get("claimed_ppl")},
-            "verdict": r["verdict"], "verdict_reason": r["verdict_reason"], "comparison": comparison,
-            "mde": mde_block(d, comparison, q["metric"], bpt, h),
-            "multi_bootstrap": multi_bootstrap_for(runs, t["a"], t["b"], q["used"], q["better"], h),
-            "seed_correlation": seed_correlation(q["x"], q["y"]),
-            "curve_diff": curve_block(runs, t["a"], t["b"], q["used"], h["confidence"], h["bootstrap_seed"]),
-            "secondary": {s["metric"]: secondary_metric(metric_table(runs, s["metric"]), t["a"], t["b"], q["seeds"],
-                                                        s["better"], h)
-                          for s in h.get("secondary_metrics", []) if s["metric"] != q["metric"]},
-        })
-    return out
+    return rows
+
+
+def hypothesis_record(t: dict, q: dict, r: dict, d: dict, runs: dict, tables: dict, h: dict, bpt: float) -> dict:
+    """stats.json's record of one hypothesis: the verdict and its numbers, and beside them
+    (never deciding it) the MDEs, the Multi-Bootstrap on the primary metric's documents, the
+    per-seed r, the learning-curve difference and the secondary metrics."""
+    comparison = comparison_block(r, q["x"], q["y"], r["m"], q["metric"], bpt)
+    return {
+        "id": t["id"], "family": t["family"], "question": t.get("question", ""), "a": t["a"], "b": t["b"],
+        "metric": q["metric"], "better": q["better"], "planned_seeds": q["seeds"], "seeds": q["used"],
+        "excluded": q["excluded"],
+        "margin": {"ppl_pct": t["margin_ppl"], "value": d["margin"], "units": d["units"],
+                   "reason": t["margin_reason"], "claimed_ppl": t.get("claimed_ppl")},
+        "verdict": r["verdict"], "verdict_reason": r["verdict_reason"], "comparison": comparison,
+        "mde": mde_block(d, comparison, q["metric"], bpt, h),
+        "multi_bootstrap": multi_bootstrap_for(runs, t["a"], t["b"], q["used"], q["better"], h),
+        "seed_correlation": seed_correlation(q["x"], q["y"]),
+        "curve_diff": curve_block(runs, t["a"], t["b"], q["used"], h["confidence"], h["bootstrap_seed"]),
+        "secondary": {s["metric"]: secondary_metric(tables[s["metric"]], t["a"], t["b"], q["seeds"], s["better"], h)
+                      for s in h.get("secondary_metrics", []) if s["metric"] != q["metric"]},
+    }
+
+
+def analyse(p, runs: dict, design: dict[str, dict], bpt: float) -> list[dict]:
+    """Every registered hypothesis by VERDICT_RULE_V2, Holm within its family, margins from
+    the design (design.json's rows by id) in metric units; records in registration order."""
+    h = p.hypotheses
+    metrics = {test_metric(h, t) for t in h["tests"]} | {s["metric"] for s in h.get("secondary_metrics", [])}
+    tables = {m: metric_table(runs, m) for m in metrics}
+    pairs = {t["id"]: paired_values(p, tables, t) for t in h["tests"]}
+    rows = family_rows(h, pairs, design)
+    return [hypothesis_record(t, pairs[t["id"]], rows[t["id"]], design[t["id"]], runs, tables, h, bpt)
+            for t in h["tests"]]
 
 
 # ---------------------------------------------------------------------------
 # Superseded designs: reported as they were decided, never re-decided
 # ---------------------------------------------------------------------------
+
+def recorded_row(r: dict) -> dict:
+    """One hypothesis of a superseded stats.json, as it recorded it (v1: t-interval, Holm p)."""
+    c = r.get("comparison") or {}
+    return {"id": r["id"], "a": r["a"], "b": r["b"], "family": r.get("family"), "n": c.get("n", 0),
+            "mean_diff": c.get("mean_diff"), "ci_low": c.get("ci_low"), "ci_high": c.get("ci_high"),
+            "p_adjusted": r.get("p_adjusted"), "verdict": r["verdict"]}
+
 
 def superseded(p) -> list[dict]:
     """Each superseded version's verdicts as its own stats stage recorded them (its
@@ -460,10 +482,7 @@ def superseded(p) -> list[dict]:
         if not recorded.startswith(s["prereg_hash"]):
             raise InputError(path, f"records pre-registration {recorded[:12] or 'none'}, not the superseded "
                                    f"version's {s['prereg_hash']}", "point hypotheses.supersedes[].results at its results")
-        rows = [{"id": r["id"], "a": r["a"], "b": r["b"], "family": r.get("family"),
-                 "n": (r.get("comparison") or {}).get("n", 0), "mean_diff": (r.get("comparison") or {}).get("mean_diff"),
-                 "ci_low": (r.get("comparison") or {}).get("ci_low"), "ci_high": (r.get("comparison") or {}).get("ci_high"),
-                 "p_adjusted": r.get("p_adjusted"), "verdict": r["verdict"]} for r in doc.get("hypotheses", [])]
+        rows = [recorded_row(r) for r in doc.get("hypotheses", [])]
         out.append({"version": s["version"], "prereg_hash": s["prereg_hash"], "reason": s["reason"],
                     "results": s["results"], "verdict_rule": doc.get("meta", {}).get("verdict_rule"), "rows": rows})
     return out

@@ -46,7 +46,7 @@ def _plain(h: str) -> str:
     """A LaTeX header as markdown text."""
     for a, b in ((r"$\Delta$", "Δ"), (r"$p_\mathrm{Holm}$", "p Holm"), (r"$p_\mathrm{eq,Holm}$", "p equiv. Holm"),
                  (r"\%", "%"), ("$-$", "−"), (r"$\le$", "≤"), ("$<$", "<"), ("$r$", "r"), ("$m$", "m"), ("$n$", "n"),
-                 ("$p$", "p")):
+                 ("$p$", "p"), ("$t$", "t")):
         h = h.replace(a, b)
     return h
 
@@ -196,7 +196,7 @@ def superseded_columns():
     return [("id", "text", lambda r: r["id"]), ("comparison", "text", lambda r: f"{r['a']} vs {r['b']}"),
             ("family", "text", lambda r: r["family"] or "--"), ("$n$", "num", lambda r: str(r["n"])),
             (r"$\Delta$", "num", lambda r: fmt(r["mean_diff"], 3, sign=True)),
-            ("95\\% CI", "num", lambda r: fmt_ci(r["ci_low"], r["ci_high"], 3)),
+            ("95\\% $t$-CI", "num", lambda r: fmt_ci(r["ci_low"], r["ci_high"], 3)),
             (r"$p_\mathrm{Holm}$", "num", lambda r: fmt_p(r["p_adjusted"])), ("verdict", "text", lambda r: r["verdict"])]
 
 
