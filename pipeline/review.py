@@ -13,6 +13,7 @@ from pathlib import Path
 
 from reporting.numbers import fmt, fmt_ci, fmt_level
 from resonator.cli import run_main
+from resonator.errors import InputError
 from resonator.inputs import read_json
 from resonator.layout import Layout
 from resonator.params import load_params
@@ -51,6 +52,8 @@ def main(argv=None) -> int:
     path = Layout(profile, results_base=Path(args.results)).stats_json
     s = read_json(path, "rebuild it: `dvc repro -f stats`", missing_fix="run `dvc repro stats` first")
     meta = s["meta"]
+    if meta.get("design_version") is None:   # written by the design-v1 stats stage: another layout
+        raise InputError(path, "was written by the design-v1 stats stage", "rebuild it: `dvc repro stats`")
     metric = meta["primary_metric"]
     print(f"profile {profile} | design v{meta['design_version']} | {meta['n_runs']} runs, {meta['n_diverged']} diverged "
           f"| prereg {meta['prereg_hash'][:12]} | commit {(meta['provenance'].get('commit') or '?')[:10]}")
