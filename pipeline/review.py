@@ -1,6 +1,9 @@
 """The reviewer's view: per-seed table of the primary metric and every verdict, in the terminal.
 
     python -m pipeline.review [--profile small] [--results results]
+
+Per hypothesis: id, verdict, mean difference with its Holm-level interval, the margin (in the
+metric's units and % perplexity), the design MDE (pilot sd) and observed MDE (these seeds), n.
 """
 from __future__ import annotations
 
@@ -8,10 +11,36 @@ import argparse
 import sys
 from pathlib import Path
 
+from reporting.numbers import fmt, fmt_ci, fmt_level
 from resonator.cli import run_main
+from resonator.errors import InputError
 from resonator.inputs import read_json
 from resonator.layout import Layout
 from resonator.params import load_params
+
+
+def per_seed_table(s: dict, metric: str) -> list[str]:
+    variants = list(s["variants"])
+    seeds = sorted({int(k) for v in s["variants"].values() for k in v["metrics"][metric]["per_seed"]})
+    out = [f"\n{metric} per seed (rows) and variant (columns)", "seed " + " ".join(f"{v[:14]:>14s}" for v in variants)]
+    for sd in seeds:
+        cells = [s["variants"][v]["metrics"][metric]["per_seed"].get(str(sd)) for v in variants]
+        out.append(f"{sd:4d} " + " ".join(f"{x:14.4f}" if x is not None else f"{'-':>14s}" for x in cells))
+    for stat in ("mean", "sd"):
+        vals = [s["variants"][v]["metrics"][metric].get(stat) for v in variants]
+        out.append(f"{stat:5s}" + " ".join(f"{x:14.4f}" if x is not None else f"{'-':>14s}" for x in vals))
+    return out
+
+
+def hypothesis_line(r: dict) -> str:
+    c, mde = r["comparison"] or {}, r["mde"]
+    obs = mde.get("observed") or {}
+    level = f"{fmt_level(c.get('ci_level'))}%" if c else "-"
+    margin = f"±{fmt(r['margin']['value'])} (±{r['margin']['ppl_pct']:g}%PPL)"
+    line = (f"{r['id']:5s} {r['verdict']:20s} {fmt(c.get('mean_diff'), sign=True):>8s} "
+            f"{fmt_ci(c.get('ci_low'), c.get('ci_high')):>20s} {level:>7s} {margin:>22s} "
+            f"{fmt(mde['design'].get('mde')):>8s} {fmt(obs.get('mde')):>8s} {len(r['seeds']):3d}/{len(r['planned_seeds'])}")
+    return line + (f"  (excluded: {len(r['excluded'])})" if r["excluded"] else "")
 
 
 def main(argv=None) -> int:
@@ -23,32 +52,21 @@ def main(argv=None) -> int:
     path = Layout(profile, results_base=Path(args.results)).stats_json
     s = read_json(path, "rebuild it: `dvc repro -f stats`", missing_fix="run `dvc repro stats` first")
     meta = s["meta"]
-    primary = next(iter(s["variants"].values()))["metrics"]
-    metric = [k for k in primary if "/" in k][0] if primary else "?"
-    print(f"profile {profile} | {meta['n_runs']} runs, {meta['n_diverged']} diverged | prereg {meta['prereg_hash'][:12]} "
-          f"| commit {(meta['provenance'].get('commit') or '?')[:10]}")
-    variants = list(s["variants"])
-    seeds = sorted({int(k) for v in s["variants"].values() for k in v["metrics"][metric]["per_seed"]})
-    width = max(len(v) for v in variants) + 1
-    print(f"\n{metric} per seed (rows) and variant (columns)")
-    print("seed " + " ".join(f"{v[:14]:>14s}" for v in variants))
-    for sd in seeds:
-        cells = []
-        for v in variants:
-            x = s["variants"][v]["metrics"][metric]["per_seed"].get(str(sd))
-            cells.append(f"{x:14.4f}" if x is not None else f"{'-':>14s}")
-        print(f"{sd:4d} " + " ".join(cells))
-    print("mean " + " ".join(f"{s['variants'][v]['metrics'][metric].get('mean', float('nan')):14.4f}" for v in variants))
-    print("sd   " + " ".join(f"{s['variants'][v]['metrics'][metric].get('sd', float('nan')):14.4f}" for v in variants))
-    print(f"\n{'id':5s} {'A - B':{2 * width}s} {'diff':>8s} {'95% CI':>19s} {'p':>7s} {'p_holm':>7s}  verdict")
+    if meta.get("design_version") is None:   # written by the design-v1 stats stage: another layout
+        raise InputError(path, "was written by the design-v1 stats stage", "rebuild it: `dvc repro stats`")
+    metric = meta["primary_metric"]
+    print(f"profile {profile} | design v{meta['design_version']} | {meta['n_runs']} runs, {meta['n_diverged']} diverged "
+          f"| prereg {meta['prereg_hash'][:12]} | commit {(meta['provenance'].get('commit') or '?')[:10]}")
+    print("\n".join(per_seed_table(s, metric)))
+    units = s["hypotheses"][0]["margin"]["units"] if s["hypotheses"] else ""
+    print(f"\n{'id':5s} {'verdict':20s} {'diff':>8s} {'Holm-level CI':>20s} {'level':>7s} {'margin ' + units:>22s} "
+          f"{'MDE des':>8s} {'MDE obs':>8s}   n")
     for r in s["hypotheses"]:
-        c = r["comparison"] or {}
-        ci = f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]" if c else "-"
-        pa = r["p_adjusted"]
-        print(f"{r['id']:5s} {(r['a'] + ' - ' + r['b']):{2 * width}s} {c.get('mean_diff', float('nan')):+8.3f} "
-              f"{ci:>19s} {c.get('p_permutation', float('nan')):7.4f} "
-              f"{(pa if pa is not None else float('nan')):7.4f}  {r['verdict']}"
-              + (f"  (excluded: {len(r['excluded'])})" if r["excluded"] else ""))
+        print(hypothesis_line(r))
+    print("\nMDE des: design (pilot sd, planned pairs); MDE obs: observed (these seeds' sd); both at the Holm "
+          f"first-step level and {fmt_level(meta['design_meta']['power'])}% power.")
+    if meta.get("other_registration_runs"):
+        print(f"warning: {len(meta['other_registration_runs'])} run(s) trained under another pre-registration")
     print(f"\nverdict rule: {meta['verdict_rule']}")
     return 0
 

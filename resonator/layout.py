@@ -93,6 +93,11 @@ class Layout:
         return self.data / "tokens"
 
     @property
+    def tokens_meta(self) -> Path:
+        """The token files' record: per split its tokens, documents and bytes."""
+        return self.tokens / "meta.json"
+
+    @property
     def phases(self) -> Path:
         return self.data / "phases"
 
@@ -137,6 +142,11 @@ class Layout:
     @property
     def stats_json(self) -> Path:
         return self.results / "stats.json"
+
+    @property
+    def design(self) -> Path:
+        """The design stage's outputs (design.json, its table and macros): made before any run."""
+        return self.results / "design"
 
     @property
     def analysis(self) -> Path:

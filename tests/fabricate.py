@@ -9,9 +9,16 @@ import numpy as np
 EFFECT = {"standard_notebook": 0.40, "standard": 0.0, "standard_param_matched": -0.002, "resonator_random": -0.001,
           "resonator_phonetic": -0.001, "resonator_small": 0.05, "resonator_shuffled": 0.0,
           "resonator_no_resonance": 0.0, "resonator_no_blend": 0.002}
+NOISE = 0.005   # sd of each run's own noise in bits per byte (the seed effect is shared by all variants)
+# the fabricated test split: bytes per token as in the small profile's Brown split
+TOKENS_META = {"splits": {"test": {"tokens": 200_000, "documents": 5, "bytes": 624_000}}}
 
 
-def fabricate(root: Path, profile: str, groups: dict, seeds: dict, diverged=(), missing=()):
+def fabricate(root: Path, profile: str, groups: dict, seeds: dict, diverged=(), missing=(), effects=None,
+              noise=None):
+    """Runs of every planned (variant, seed), except `missing`; `diverged` runs are marked so.
+    effects: {variant: bits per byte} replacing EFFECT's; noise: {variant: sd} replacing NOISE."""
+    effect = EFFECT | (effects or {})
     rng = np.random.default_rng(0)
     base = {s: 2.0 + rng.normal(0, 0.02) for s in range(20)}   # seed effect shared across variants
     for group in ("core", "ablation"):
@@ -21,7 +28,7 @@ def fabricate(root: Path, profile: str, groups: dict, seeds: dict, diverged=(), 
                     continue
                 d = Path(root) / profile / v / f"s{s}"
                 (d / "eval").mkdir(parents=True, exist_ok=True)
-                bpb = base[s] + EFFECT.get(v, 0.0) + rng.normal(0, 0.005)
+                bpb = base[s] + effect.get(v, 0.0) + rng.normal(0, (noise or {}).get(v, NOISE))
                 div = (v, s) in diverged
                 train = {"variant": v, "seed": s, "diverged": div}
                 if not div:
@@ -43,3 +50,11 @@ def fabricate(root: Path, profile: str, groups: dict, seeds: dict, diverged=(), 
                     vl = 7.0 - k * (7.0 - bpb * 1.6) / 2
                     rows.append(f"{k}\t{tok}\t{vl + 0.05:.4f}\t{vl:.4f}\t{np.exp(vl):.2f}")
                 (d / "curve.tsv").write_text("\n".join(rows) + "\n")
+
+
+def fabricate_tokens_meta(path: Path) -> Path:
+    """A tokenize stage's meta.json with the test split's bytes and tokens (what the design stage reads)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(TOKENS_META))
+    return path

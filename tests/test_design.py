@@ -82,3 +82,58 @@ def test_mde_equivalence_signflip():
     assert all(a > b for a, b in zip(margins, margins[1:])), margins
     assert mde_equivalence_signflip(9, 1.0, true_diff=0.3, n_sim=300) > margins[1]  # a true difference needs more
     assert mde_equivalence_signflip(4, 1.0, n_sim=50) == math.inf                   # 1/16 >= 0.05
+
+
+# --------------------------------------------------------------------------- the design stage (no run)
+
+
+def run_design(tmp_path, repo_root, **updates):
+    import subprocess
+    import sys
+
+    from tests.conftest import pinned_params
+    from tests.fabricate import fabricate_tokens_meta
+    pinned_params(tmp_path, **updates)
+    fabricate_tokens_meta(tmp_path / "meta.json")
+    return subprocess.run([sys.executable, "-m", "pipeline.design", "--params", str(tmp_path / "params.yaml"),
+                           "--out", str(tmp_path / "results"), "--meta", str(tmp_path / "meta.json")],
+                          cwd=repo_root, capture_output=True, text=True, timeout=300)
+
+
+def test_design_stage_on_the_registered_params(tmp_path, repo_root):
+    import json
+
+    from resonator.params import load_params
+    r = run_design(tmp_path, repo_root)
+    assert r.returncode == 0, r.stderr
+    p = load_params(tmp_path / "params.yaml")
+    doc = json.loads((tmp_path / "results" / "small" / "design" / "design.json").read_text())
+    rows = {row["id"]: row for row in doc["rows"]}
+    assert len(rows) == 13 and list(rows) == [t["id"] for t in p.hypotheses["tests"]]
+    assert {f: len(ids) for f, ids in doc["meta"]["families"].items()} == {"claims": 7, "mechanism": 5, "init": 1}
+    pilot = {h["id"]: h["comparison"]["sd_diff"] for h in
+             json.loads((repo_root / p.hypotheses["pilot"]).read_text())["hypotheses"]}
+    bpt = 624_000 / 200_000
+    for t in p.hypotheses["tests"]:
+        row = rows[t["id"]]
+        assert row["n"] == 10 and row["min_p"] == 2 / 1024 and row["holm_first_level"] == 0.05 / row["m"]
+        assert row["margin"] == pytest.approx(math.log1p(t["margin_ppl"] / 100) / (math.log(2) * bpt))
+        assert row["conservative"] == (t["id"] not in pilot)
+        assert row["pilot_sd"] == (pilot[t["id"]] if t["id"] in pilot else max(pilot.values()))
+        assert row["mde_below_margin"] == (row["mde"] < row["margin"])
+    h0 = rows["H0"]
+    assert h0["mde"] == mde_signflip(10, pilot["H0"], alpha=0.05 / 7, power=0.8, n_sim=2000,
+                                     seed=p.hypotheses["bootstrap_seed"])
+    assert h0["mde_equivalence"] == mde_equivalence_signflip(10, pilot["H0"], alpha=0.05 / 7, power=0.8, n_sim=2000,
+                                                             seed=p.hypotheses["bootstrap_seed"])
+    assert "conservative: largest pilot sd" in rows["H1c"]["pilot_source"]
+    table = (tmp_path / "results" / "small" / "design" / "table_design.tex").read_text()
+    assert table.count(r"\\") == 14                                  # header and 13 rows
+    assert "resSmallHOneCDesignMde" in (tmp_path / "results" / "small" / "design" / "macros.tex").read_text()
+
+
+def test_design_stage_refuses_three_seeds(tmp_path, repo_root):
+    r = run_design(tmp_path, repo_root, **{"seeds.core": [0, 1, 2], "seeds.ablation": [0, 1, 2]})
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "3 paired seeds cannot decide it" in r.stderr and "plan at least" in r.stderr
+    assert not (tmp_path / "results").exists()

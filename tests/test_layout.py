@@ -20,7 +20,7 @@ def test_layout_names_every_declared_output(repo_root):
     lay, run = Layout("small"), Layout("small").run("standard", 3)
     mine = {lay.corpus, lay.tokenizer_dir, lay.tokens, lay.phases, lay.evalsets, run.ckpt, run.train_json, run.curve,
             run.eval_dir, run.eval_json, lay.results / "tex", lay.results / "figures", lay.results / "summary.md",
-            lay.stats_json, lay.results / "verdicts.json", lay.analysis, lay.results / "analysis.tex"}
+            lay.stats_json, lay.results / "verdicts.json", lay.analysis, lay.results / "analysis.tex", lay.design}
     mine |= {lay.stage_metrics(s) for s in ("prepare", "tokenize", "phases", "evalsets")}
     declared = declared_paths(repo_root)
     assert {str(p) for p in mine} <= declared, sorted({str(p) for p in mine} - declared)
