@@ -2,8 +2,10 @@
 
     python -m pipeline.review [--profile small] [--results results]
 
-Per hypothesis: id, verdict, mean difference with its Holm-level interval, the margin (in the
-metric's units and % perplexity), the design MDE (pilot sd) and observed MDE (these seeds), n.
+Per variant (full names) the primary metric of every seed, its mean and sd. Per hypothesis: id,
+its Holm family and the family's size, verdict, mean difference with its Holm-level interval,
+the Holm-adjusted p within the family, the margin (in the metric's units and % perplexity), the
+design MDE (pilot sd) and observed MDE (these seeds), n. A closed pipe (`| head`) ends quietly.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from reporting.numbers import fmt, fmt_ci, fmt_level
+from reporting.numbers import fmt, fmt_ci, fmt_level, fmt_p
 from resonator.cli import run_main
 from resonator.errors import InputError
 from resonator.inputs import read_json
@@ -20,26 +22,30 @@ from resonator.params import load_params
 
 
 def per_seed_table(s: dict, metric: str) -> list[str]:
+    """Variants as rows (full names, however many are added), seeds as columns."""
     variants = list(s["variants"])
     seeds = sorted({int(k) for v in s["variants"].values() for k in v["metrics"][metric]["per_seed"]})
-    out = [f"\n{metric} per seed (rows) and variant (columns)", "seed " + " ".join(f"{v[:14]:>14s}" for v in variants)]
-    for sd in seeds:
-        cells = [s["variants"][v]["metrics"][metric]["per_seed"].get(str(sd)) for v in variants]
-        out.append(f"{sd:4d} " + " ".join(f"{x:14.4f}" if x is not None else f"{'-':>14s}" for x in cells))
-    for stat in ("mean", "sd"):
-        vals = [s["variants"][v]["metrics"][metric].get(stat) for v in variants]
-        out.append(f"{stat:5s}" + " ".join(f"{x:14.4f}" if x is not None else f"{'-':>14s}" for x in vals))
+    w = max(len("variant"), *(len(v) for v in variants))
+    cell = lambda x: f"{x:8.4f}" if x is not None else f"{'-':>8s}"  # noqa: E731
+    out = [f"\n{metric} per variant (rows) and seed (columns)",
+           f"{'variant':{w}s} " + " ".join(f"{'s' + str(sd):>8s}" for sd in seeds) + f" {'mean':>8s} {'sd':>8s}"]
+    for v in variants:
+        m = s["variants"][v]["metrics"][metric]
+        out.append(f"{v:{w}s} " + " ".join(cell(m["per_seed"].get(str(sd))) for sd in seeds)
+                   + f" {cell(m.get('mean'))} {cell(m.get('sd'))}")
     return out
 
 
-def hypothesis_line(r: dict) -> str:
+def hypothesis_line(r: dict, family_size: int) -> str:
     c, mde = r["comparison"] or {}, r["mde"]
     obs = mde.get("observed") or {}
     level = f"{fmt_level(c.get('ci_level'))}%" if c else "-"
     margin = f"±{fmt(r['margin']['value'])} (±{r['margin']['ppl_pct']:g}%PPL)"
-    line = (f"{r['id']:5s} {r['verdict']:20s} {fmt(c.get('mean_diff'), sign=True):>8s} "
-            f"{fmt_ci(c.get('ci_low'), c.get('ci_high')):>20s} {level:>7s} {margin:>22s} "
-            f"{fmt(mde['design'].get('mde')):>8s} {fmt(obs.get('mde')):>8s} {len(r['seeds']):3d}/{len(r['planned_seeds'])}")
+    p_holm = fmt_p(c.get("p_adjusted")) if c.get("p_adjusted") is not None else "-"
+    line = (f"{r['id']:5s} {r['family'] + f' ({family_size})':14s} {r['verdict']:20s} "
+            f"{fmt(c.get('mean_diff'), sign=True):>8s} {fmt_ci(c.get('ci_low'), c.get('ci_high')):>20s} {level:>7s} "
+            f"{p_holm:>7s} {margin:>22s} {fmt(mde['design'].get('mde')):>8s} {fmt(obs.get('mde')):>8s} "
+            f"{len(r['seeds']):3d}/{len(r['planned_seeds'])}")
     return line + (f"  (excluded: {len(r['excluded'])})" if r["excluded"] else "")
 
 
@@ -59,10 +65,11 @@ def main(argv=None) -> int:
           f"| prereg {meta['prereg_hash'][:12]} | commit {(meta['provenance'].get('commit') or '?')[:10]}")
     print("\n".join(per_seed_table(s, metric)))
     units = s["hypotheses"][0]["margin"]["units"] if s["hypotheses"] else ""
-    print(f"\n{'id':5s} {'verdict':20s} {'diff':>8s} {'Holm-level CI':>20s} {'level':>7s} {'margin ' + units:>22s} "
-          f"{'MDE des':>8s} {'MDE obs':>8s}   n")
+    families = meta["families"]
+    print(f"\n{'id':5s} {'family (m)':14s} {'verdict':20s} {'diff':>8s} {'Holm-level CI':>20s} {'level':>7s} "
+          f"{'p Holm':>7s} {'margin ' + units:>22s} {'MDE des':>8s} {'MDE obs':>8s}   n")
     for r in s["hypotheses"]:
-        print(hypothesis_line(r))
+        print(hypothesis_line(r, len(families[r["family"]])))
     print("\nMDE des: design (pilot sd, planned pairs); MDE obs: observed (these seeds' sd); both at the Holm "
           f"first-step level and {fmt_level(meta['design_meta']['power'])}% power.")
     if meta.get("other_registration_runs"):

@@ -205,8 +205,13 @@ def test_review_prints_verdicts_margins_and_mdes(study, repo_root):
                         "--profile", p.profile], cwd=repo_root, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "seed" in r.stdout and "Holm-level CI" in r.stdout and "MDE des" in r.stdout and "MDE obs" in r.stdout
-    h2 = next(ln for ln in r.stdout.splitlines() if ln.startswith("H2 "))
+    lines = r.stdout.splitlines()
+    for v in stats["variants"]:                     # full names, however long
+        assert any(ln.split()[:1] == [v] for ln in lines), v
+    h2 = next(ln for ln in lines if ln.startswith("H2 "))
     assert "equivalent" in h2 and "(±0.5%PPL)" in h2 and "10/10" in h2
+    fam = next(f for f, ids in stats["meta"]["families"].items() if "H2" in ids)
+    assert h2.split()[1:3] == [fam, f"({len(stats['meta']['families'][fam])})"], h2
     assert "7/10  (excluded: 3)" in next(ln for ln in r.stdout.splitlines() if ln.startswith("H5c "))
 
 

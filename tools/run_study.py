@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -27,12 +28,27 @@ def jobs(p) -> list[tuple[str, str, int]]:
     return [(g, v, s) for s in seeds for g in ("core", "ablation") for v in p.groups[g] if s in p.seeds[g]]
 
 
+LOCK_BUSY = "Unable to acquire lock"  # DVC's message when another repro holds the repo lock a moment
+LOCK_RETRIES = 20
+
+
+def repro(name: str, log_path: Path) -> int:
+    """`dvc repro -s name`, retried while the repo lock is busy: two repros that start or finish
+    at the same moment contend for DVC's lock for a second, which is not a failure of the run."""
+    for attempt in range(LOCK_RETRIES):
+        with open(log_path, "w") as log:
+            rc = subprocess.run(["dvc", "repro", "-s", name], stdout=log, stderr=subprocess.STDOUT).returncode
+        if rc == 0 or LOCK_BUSY not in log_path.read_text():
+            return rc
+        time.sleep(2 + attempt)
+    return rc
+
+
 def run_one(job: tuple[str, str, int], logs: Path) -> tuple[tuple[str, str, int], int]:
     group, variant, seed = job
     for stage in ("train", "eval"):
         name = f"{stage}_{group}@{variant}-{seed}"
-        with open(logs / f"{name}.log", "w") as log:
-            rc = subprocess.run(["dvc", "repro", "-s", name], stdout=log, stderr=subprocess.STDOUT).returncode
+        rc = repro(name, logs / f"{name}.log")
         if rc:
             return job, rc
     return job, 0
