@@ -115,6 +115,14 @@ class Ladder:
         return count_params(self.rung_params(rung).model_config("standard", vocab_size)
                             if "standard" in self.p.variants else self.model_config(rung, self.variants[0], vocab_size))
 
+    def tokens(self, rung: str, epochs: float, n_train_tokens: int, vocab_size: int) -> int:
+        """Training tokens of a final run's length at this rung (the batch as the recipe resolves it)."""
+        from resonator import batching
+        rp = self.rung_params(rung)
+        mc, tc = rp.model_config(self.variants[0], vocab_size), rp.train_config()
+        tc = batching.resolve(dataclasses.replace(tc, epochs=float(epochs)), mc, 1 if tc.device == "cuda" else tc.processes)
+        return epochs_tokens(n_train_tokens, mc.max_seq_len, tc.micro_batch * tc.grad_accum, epochs, tc.max_steps)
+
     # --- the gate ---------------------------------------------------------------------
     def unmet_requirements(self, vocab_size: int) -> list[str]:
         """The issue's minimums this registration misses (empty: it meets them all)."""
