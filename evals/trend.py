@@ -2,11 +2,14 @@
 
 A verdict per rung says what holds at each size; it cannot say whether the effect *moves*
 with size, because "better at d64, inconclusive at d256" may be noise. The trend test asks
-that directly: the per-seed paired differences of every (rung, length) cell are regressed on
-log parameters and log tokens, and the slopes get intervals in which the seeds are the units
-(Bouthillier et al. 2021; the seed-level resampling of the Multi-Bootstrap, Sellam et al.
-2022): a seed drawn brings every cell it was trained in, so whatever a seed shares across
-cells (its data order) is kept together.
+that directly, with the seeds as the units (Bouthillier et al. 2021): every seed is trained in
+every (rung, length) cell, so each seed has its own regression of its paired differences a - b
+on log parameters and log tokens, and its own slopes. The pooled least-squares slope is the
+mean of the seeds' slopes (the design is the same for every seed), so the slope is decided like
+every paired effect of design v2: the exact sign-flip test and its inverted interval over the
+seeds' slopes (evals.stats). Whatever a seed shares across cells (its data order) stays inside
+its own slope. A seed-level bootstrap interval (seeds resampled, as the Multi-Bootstrap's seed
+axis, Sellam et al. 2022) is reported beside it, never deciding.
 """
 from __future__ import annotations
 
@@ -14,83 +17,77 @@ import math
 
 import numpy as np
 
-from evals.stats import bootstrap_p
+from evals.stats import bootstrap_p, sign_flip_p, signflip_ci
 
 TERMS = {"params": "log10_params", "tokens": "log10_tokens"}   # registered term -> cell field
 TREND_RULE = (
-    "Per hypothesis, the per-seed paired differences a - b of every (rung, length) cell are regressed by ordinary "
-    "least squares on log10 parameters (the rung's standard model) and log10 training tokens, centred, a term "
-    "dropped where the ladder does not vary it. Seeds are the units: each slope's interval is the percentile "
-    "interval of a seed-level bootstrap (seed ids drawn with replacement, every cell of a drawn seed kept "
-    "together) at 1 - alpha/m for the m slopes tested (Bonferroni over hypotheses and terms). A slope whose "
-    "interval excludes 0 'changes'; one whose interval, times the ladder's span of its term, lies inside "
-    "(-margin, +margin) is 'stable' (the effect moves by less than the margin across the ladder); otherwise "
-    "'inconclusive'.")
+    "Per hypothesis, each seed's paired differences a - b over the (rung, length) cells are regressed by ordinary "
+    "least squares on centred log10 parameters (the rung's standard model) and log10 training tokens, a term "
+    "dropped where the ladder does not vary it independently; seeds missing from a cell are excluded (listed). "
+    "The slope per decade is the mean of the seeds' slopes, tested by the exact sign-flip test over seeds; its "
+    "interval is the sign-flip interval at 1 - alpha/m for the m slopes tested (Bonferroni over hypotheses and "
+    "terms). A slope whose interval excludes 0 'changes'; one whose interval, times the ladder's span of its "
+    "term, lies inside (-margin, +margin) is 'stable' (the effect moves by less than the margin across the "
+    "ladder); otherwise 'inconclusive'.")
 
 
-def _design(cells: list[dict], terms: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], dict, dict]:
-    """Rows (seed, cell) -> X [1, centred terms], d, seed index; the terms kept, centres, spans."""
-    kept = [t for t in terms if np.ptp([c[TERMS[t]] for c in cells]) > 0]
+def _kept_terms(cells: list[dict], terms: list[str]) -> list[str]:
+    """The registered terms that add a dimension the cells vary (in order): a term constant
+    over the cells, or collinear with those kept, cannot be estimated."""
+    kept, cols = [], [np.ones(len(cells))]
+    for t in terms:
+        col = np.array([c[TERMS[t]] for c in cells], dtype=float)
+        if np.linalg.matrix_rank(np.column_stack(cols + [col])) > len(cols):
+            kept.append(t)
+            cols.append(col)
+    return kept
+
+
+def seed_slopes(cells: list[dict], terms: list[str]) -> dict:
+    """Each complete seed's least-squares coefficients [intercept, slopes of kept terms]."""
+    cells = [c for c in cells if len(c["d"])]
+    common = set.intersection(*(set(c["seeds"]) for c in cells)) if cells else set()
+    every = sorted({s for c in cells for s in c["seeds"]})
+    seeds = sorted(common)
+    kept = _kept_terms(cells, terms) if len(cells) >= 2 else []
     centre = {t: float(np.mean([c[TERMS[t]] for c in cells])) for t in kept}
     span = {t: float(np.ptp([c[TERMS[t]] for c in cells])) for t in kept}
-    seeds = sorted({s for c in cells for s in c["seeds"]})
-    index = {s: i for i, s in enumerate(seeds)}
-    X, d, unit = [], [], []
-    for c in cells:
-        for s, v in zip(c["seeds"], c["d"]):
-            X.append([1.0] + [c[TERMS[t]] - centre[t] for t in kept])
-            d.append(float(v))
-            unit.append(index[s])
-    return np.array(X), np.array(d), np.array(unit, dtype=int), kept, centre, span
-
-
-def _solve(X: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted least squares for a batch of row weights w [B, n] -> coefficients [B, k]
-    (NaN where a resample leaves the design singular)."""
-    xtwx = np.einsum("bn,ni,nj->bij", w, X, X)
-    xtwd = np.einsum("bn,ni,n->bi", w, X, d)
-    out = np.full((w.shape[0], X.shape[1]), np.nan)
-    ok = np.linalg.cond(xtwx) < 1e10
-    if ok.any():
-        out[ok] = np.linalg.solve(xtwx[ok], xtwd[ok][..., None])[..., 0]
-    return out
+    X = np.array([[1.0] + [c[TERMS[t]] - centre[t] for t in kept] for c in cells]) if cells else np.zeros((0, 1))
+    D = np.array([[dict(zip(c["seeds"], c["d"]))[s] for c in cells] for s in seeds]) if seeds else np.zeros((0, len(cells)))
+    B = D @ np.linalg.pinv(X).T if seeds and kept else np.zeros((len(seeds), 1 + len(kept)))
+    return {"cells": len(cells), "seeds": seeds, "excluded_seeds": [s for s in every if s not in common],
+            "terms": kept, "dropped": [t for t in terms if t not in kept], "centre": centre, "span": span, "B": B}
 
 
 def fit(cells: list[dict], terms: list[str], confidence: float = 0.95, resamples: int = 10_000, seed: int = 0) -> dict:
-    """OLS slopes of the paired differences on the registered terms, with seed-bootstrap intervals.
+    """The slopes of the paired differences on the registered terms, per decade.
 
-    cells: [{"log10_params", "log10_tokens", "seeds": [...], "d": [...]}] (d[i] is seed i's a - b).
-    Returns terms (kept), dropped, intercept (the difference at the centre), slope and
-    ci_low/ci_high/p per term (per decade of the term), centre and span per term, n_cells,
-    n_seeds, n_rows, resamples_used (those whose design was not singular)."""
-    cells = [c for c in cells if len(c["d"])]
-    if len(cells) < 2:
-        return {"terms": [], "dropped": list(terms), "note": f"{len(cells)} cell(s) with pairs; a trend needs 2"}
-    X, d, unit, kept, centre, span = _design(cells, terms)
-    dropped = [t for t in terms if t not in kept]
-    if not kept:
-        return {"terms": [], "dropped": dropped, "note": "the ladder varies none of the registered terms"}
-    beta = _solve(X, d, np.ones((1, len(d))))[0]
-    n_units = int(unit.max()) + 1
+    cells: [{"log10_params", "log10_tokens", "seeds": [...], "d": [...]}] (d[i] is seeds[i]'s a - b).
+    Per kept term: slope (mean of the seeds' slopes = pooled OLS), p (exact sign-flip), ci_low/ci_high
+    (sign-flip interval at `confidence`), boot_low/boot_high and boot_p (seed bootstrap, reported
+    only), centre, span. Also intercept, n_seeds, excluded_seeds, dropped terms."""
+    s = seed_slopes(cells, terms)
+    base = {"terms": s["terms"], "dropped": s["dropped"], "n_cells": s["cells"], "n_seeds": len(s["seeds"]),
+            "seeds": s["seeds"], "excluded_seeds": s["excluded_seeds"], "confidence": confidence, "slopes": {}}
+    if s["cells"] < 2 or not s["terms"] or len(s["seeds"]) < 2:
+        why = (f"{s['cells']} cell(s) with pairs" if s["cells"] < 2 else
+               "the ladder varies none of the registered terms" if not s["terms"] else
+               f"{len(s['seeds'])} seed(s) present in every cell")
+        return base | {"note": f"no trend: {why}"}
+    B = s["B"]
     rng = np.random.default_rng(seed)
-    boots = []
-    for lo in range(0, resamples, 1000):
-        c = min(1000, resamples - lo)
-        draws = rng.integers(0, n_units, size=(c, n_units))
-        counts = np.zeros((c, n_units))
-        np.add.at(counts, (np.repeat(np.arange(c), n_units), draws.ravel()), 1.0)
-        boots.append(_solve(X, d, counts[:, unit]))
-    boots = np.concatenate(boots)
-    boots = boots[np.isfinite(boots).all(axis=1)]
+    boot_means = B[rng.integers(0, len(B), size=(resamples, len(B)))].mean(axis=1)
     q = [(1 - confidence) / 2, (1 + confidence) / 2]
-    out = {"terms": kept, "dropped": dropped, "intercept": float(beta[0]), "confidence": confidence,
-           "n_cells": len(cells), "n_seeds": n_units, "n_rows": len(d), "resamples": resamples,
-           "resamples_used": int(len(boots)), "slopes": {}}
-    for j, t in enumerate(kept, start=1):
-        lo_, hi_ = np.quantile(boots[:, j], q) if len(boots) else (math.nan, math.nan)
-        out["slopes"][t] = {"slope": float(beta[j]), "ci_low": float(lo_), "ci_high": float(hi_),
-                            "centre": centre[t], "span": span[t], **bootstrap_p(boots[:, j])}
-    return out
+    base["intercept"] = float(B[:, 0].mean())
+    for j, t in enumerate(s["terms"], start=1):
+        ci = signflip_ci(B[:, j], confidence, seed=seed)
+        blo, bhi = np.quantile(boot_means[:, j], q)
+        bp = bootstrap_p(boot_means[:, j])
+        base["slopes"][t] = {"slope": float(B[:, j].mean()), "p": sign_flip_p(B[:, j], seed=seed),
+                             "ci_low": float(ci["low"]), "ci_high": float(ci["high"]), "ci_method": ci["method"],
+                             "boot_low": float(blo), "boot_high": float(bhi), "boot_p": bp["p_text"],
+                             "per_seed": [float(x) for x in B[:, j]], "centre": s["centre"][t], "span": s["span"][t]}
+    return base
 
 
 def verdict(slope: dict, margin: float) -> str:
@@ -115,7 +112,7 @@ def trend(cells: list[dict], terms: list[str], margin: float, better: str, confi
           resamples: int, seed: int) -> dict:
     """fit() with a verdict (and, where it changes, the favoured side) per slope."""
     out = fit(cells, terms, confidence, resamples, seed)
-    for s in out.get("slopes", {}).values():
+    for s in out["slopes"].values():
         s["verdict"] = verdict(s, margin)
         s["favours"] = direction(s, better) if s["verdict"] == "changes" else None
         s["change_over_span"] = s["slope"] * s["span"]

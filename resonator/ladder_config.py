@@ -61,8 +61,8 @@ class Trend(Section):
     terms: Annotated[list[Literal["params", "tokens"]], Field(min_length=1)] = doc(
         "regressors of the trend test: log10 parameters (the rung's standard model) and log10 training tokens; "
         "a term the ladder does not vary is dropped")
-    resamples: PosInt = doc("seed-level bootstrap resamples of the trend's intervals")
-    seed: int = doc("seed of that bootstrap")
+    resamples: PosInt = doc("resamples of the seed-level bootstrap interval reported beside the sign-flip one")
+    seed: int = doc("seed of that bootstrap (and of Monte Carlo sign flips above 20 seeds)")
 
     @model_validator(mode="after")
     def _terms(self):
