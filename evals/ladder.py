@@ -138,15 +138,17 @@ def tuning_curves(lad, layout) -> dict:
     return out
 
 
-def rung_facts(lad, vocab: int, n_train_tokens: int) -> dict:
+def rung_facts(lad, vocab: int, n_train_tokens: int | None) -> dict:
     """Per rung: its model size, lengths, parameters per variant, the size-axis value and the
-    training tokens of each length (from the plan, so they exist before any run)."""
+    training tokens of each length (from the plan, so they exist before any run; none without
+    the training split's token count)."""
     out = {}
     for r in lad.rungs:
         out[r] = {"model": lad.rung(r)["model"], "lengths": lad.lengths(r), "tune_length": lad.rung(r)["tune_length"],
                   "params": {v: lad.n_params(r, v, vocab) for v in lad.variants},
                   "scale_params": lad.scale_params(r, vocab),
-                  "tokens": {f"{x:g}": lad.tokens(r, x, n_train_tokens, vocab) for x in lad.lengths(r)}}
+                  "tokens": {f"{x:g}": lad.tokens(r, x, n_train_tokens, vocab) for x in lad.lengths(r)}
+                  if n_train_tokens else {}}
     return out
 
 

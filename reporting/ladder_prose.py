@@ -33,15 +33,15 @@ def registration(meta: dict, rungs: dict, latex: bool) -> str:
     for r, f in rungs.items():
         m = f["model"]
         lengths = _list([f"{x:g}" for x in f["lengths"]])
-        tokens = _list([f"{t / 1e6:.2f}M" for t in f["tokens"].values()])
+        tokens = f" ({_list([f'{t / 1e6:.2f}M' for t in f['tokens'].values()])} tokens)" if f.get("tokens") else ""
         parts.append(f"{W.tt(r)} ({m['d_model']} wide, {m['n_layers']} layers, {m['n_heads']} heads, context "
                      f"{m['max_seq_len']}; {f['scale_params'] / 1e6:.2f}M parameters in the standard model) trained for "
-                     f"{lengths} epochs ({tokens} tokens)")
+                     f"{lengths} epochs{tokens}")
     sizes = [f["scale_params"] for f in rungs.values()]
     span = max(sizes) / min(sizes) if sizes else float("nan")
-    state = ("registered on " + meta["registered"]) if meta["status"] == "registered" else \
-        "a draft, not yet registered (its final runs refuse to run until it is)"
-    return (f"The ladder ({state}) trains {_list([W.tt(v) for v in meta['variants']])} at "
+    state = (", registered on " + meta["registered"] + ",") if meta["status"] == "registered" else \
+        ", a draft not yet registered (its final runs wait for the registration),"
+    return (f"The ladder{state} trains {_list([W.tt(v) for v in meta['variants']])} at "
             f"{len(rungs)} sizes: {'; '.join(parts)}; a span of {span:.1f}x in parameters. The data, tokenizer "
             f"(vocabulary fixed at {meta['vocab_size']:,} tokens), phases, recipe and evaluation are those of the "
             f"{W.tt(meta['profile'])} profile at every rung. Each variant trains at its own learning rate, chosen per "
