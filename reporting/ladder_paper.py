@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from reporting import facts
+from reporting.latex import tex_escape
 from reporting.ladder_prose import no_results
 from resonator.atomic import atomic_write_text
 from resonator.layout import LadderLayout, Layout
@@ -102,7 +103,12 @@ def write_ladder(p, results: Path, gen: Path) -> bool:
         shutil.copytree(src / "figures", out / "figures")
         body = results_body()
     elif has_ladder:
-        body = plan_body(p)
+        from resonator.params import ParamsError
+        try:
+            body = plan_body(p)
+        except ParamsError as e:              # e.g. a main study trimmed below the ladder's hypotheses
+            body = (SOURCE + "\nThe ladder's registration does not fit this study's parameters ("
+                    + tex_escape(e.what) + "): this section reports no result.\n")
     else:
         body = SOURCE + "\nNo ladder is registered in params.yaml: this section reports no result.\n"
     atomic_write_text(out / "body.tex", body)

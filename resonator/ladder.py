@@ -28,6 +28,12 @@ class Ladder:
         if "ladder" not in p.raw:
             raise ProjectError(f"{p.path}: key 'ladder'", "is missing", "register a ladder (README, The ladder)")
         self.p, self.raw = p, p.raw["ladder"]
+        from resonator.ladder_config import Ladder as Schema
+        from resonator.ladder_config import check_references
+        from resonator.params import ParamsError
+        problem = check_references(Schema.model_validate(self.raw), p.study)
+        if problem:
+            raise ParamsError(f"{p.path}: key '{problem[0]}': {problem[1]}")
 
     # --- the registration, as written -------------------------------------------------
     @property

@@ -71,19 +71,33 @@ def test_bad_values_name_the_dotted_key(raw, tmp_path):
     check_error(bad, tmp_path, "ladder.status", "'final' is not one of")
 
 
-def test_references_name_the_dotted_key(raw, tmp_path):
+def ladder_error(raw, tmp_path, *needles):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    p = load_params(path)                      # the main study loads: only ladder users stop
+    with pytest.raises(ParamsError) as e:
+        Ladder(p)
+    for n in (str(path), *needles):
+        assert n in str(e.value), str(e.value)
+
+
+def test_references_name_the_dotted_key_where_the_ladder_is_used(raw, tmp_path):
     bad = copy.deepcopy(raw)
     bad["ladder"]["variants"][0] = "standrd"
-    check_error(bad, tmp_path, "ladder.variants[0]", "unknown variant 'standrd'", "did you mean 'standard'?")
+    ladder_error(bad, tmp_path, "ladder.variants[0]", "unknown variant 'standrd'", "did you mean 'standard'?")
     bad = copy.deepcopy(raw)
     bad["ladder"]["hypotheses"].append("H0")
-    check_error(bad, tmp_path, "ladder.hypotheses[5]", "H0 compares 'standard_notebook'")
+    ladder_error(bad, tmp_path, "ladder.hypotheses[5]", "H0 compares 'standard_notebook'")
     bad = copy.deepcopy(raw)
     bad["ladder"]["hypotheses"][0] = "H1x"
-    check_error(bad, tmp_path, "ladder.hypotheses[0]", "'H1x' is not a registered hypothesis")
+    ladder_error(bad, tmp_path, "ladder.hypotheses[0]", "'H1x' is not a registered hypothesis")
     bad = copy.deepcopy(raw)
     bad["ladder"]["profile"] = "huge"
-    check_error(bad, tmp_path, "ladder.profile", "no entry under 'profiles'")
+    ladder_error(bad, tmp_path, "ladder.profile", "no entry under 'profiles'")
+    # a main study trimmed for a test or a dry run is not stopped by the ladder's references
+    trimmed = copy.deepcopy(raw)
+    trimmed["hypotheses"]["tests"] = [t for t in trimmed["hypotheses"]["tests"] if t["id"] in ("H0", "H1a", "H3")]
+    ladder_error(trimmed, tmp_path, "ladder.hypotheses[1]", "'H1b' is not a registered hypothesis")
 
 
 def test_the_ladder_leaves_the_main_study_stamps_alone(raw, tmp_path):

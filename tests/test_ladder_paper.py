@@ -67,3 +67,15 @@ def test_section_with_ladder_results_is_reproducible(papers):
         assert label in text
     log = (tmp / "ladder0-build" / "main.log").read_text(errors="replace")
     assert "undefined" not in log.lower() or "Warning" not in log
+
+
+def test_section_text_without_results_and_with_a_trimmed_study(tmp_path, repo_root=Path(__file__).resolve().parents[1]):
+    """No LaTeX needed: the generated body says what there is, never fails the paper."""
+    from reporting.ladder_paper import write_ladder
+    p = load_params(pinned_params(tmp_path, "small"))
+    assert write_ladder(p, tmp_path / "results", tmp_path / "gen") is False
+    body = (tmp_path / "gen" / "ladder" / "body.tex").read_text()
+    assert "No results yet" in body and "\\texttt{d128}" in body and "15.8x" in body
+    trimmed = load_params(pinned_params(tmp_path, "small", **{"hypotheses.tests": p.hypotheses["tests"][:2]}))
+    write_ladder(trimmed, tmp_path / "results", tmp_path / "gen")
+    assert "does not fit this study" in (tmp_path / "gen" / "ladder" / "body.tex").read_text()
