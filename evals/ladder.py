@@ -115,7 +115,7 @@ def tuning_summary(lad, layout) -> dict:
     out = {}
     for r in lad.rungs:
         for v in lad.variants:
-            f = layout.lr_file(r, v)
+            f = layout.tuning_table(r, v)
             out.setdefault(r, {})[v] = read_json(f, "rerun `dvc repro select_lr`") if f.exists() else None
     return out
 

@@ -5,7 +5,8 @@
 Reads the tuning runs' records only (runs/ladder/<P>/tune/<rung>/<variant>/lr*/s*/train.json:
 their selection loss on the validation split; nothing of the test split) and applies
 evals.tuning.TUNING_RULE. Writes results/<P>/ladder/lr/<rung>/<variant>.json, the file the
-final runs read. A best at an edge of ladder.lr_grid stops here with the value to add
+final runs read (the learning rate alone), and the tuning table beside it in
+results/<P>/ladder/tuning/<rung>/<variant>.json. A best at an edge of ladder.lr_grid stops here with the value to add
 (ladder.checks: warn takes it, with a warning).
 """
 from __future__ import annotations
@@ -63,7 +64,9 @@ def main(argv=None) -> int:
         print(f"warning: {err.line()}; chosen anyway because ladder.checks is 'warn'", file=sys.stderr)
     doc = {"rung": args.rung, "variant": args.variant, "tune_length": lad.rung(args.rung)["tune_length"],
            **choice}
-    atomic_write_json(lad.layout.lr_file(args.rung, args.variant), strict_json(doc))
+    atomic_write_json(lad.layout.tuning_table(args.rung, args.variant), strict_json(doc))
+    atomic_write_json(lad.layout.lr_file(args.rung, args.variant),
+                      {"rung": args.rung, "variant": args.variant, "lr": choice["lr"]})
     print(f"select_lr: {args.rung}/{args.variant}: lr {choice['lr']:g} (mean validation loss {best['mean']:.4f} over "
           f"{len(lad.tune_seeds)} tuning seeds)")
     return 0

@@ -152,6 +152,7 @@ class Ladder:
     def require_registered(self, vocab_size: int | None = None) -> None:
         """Final runs wait for the registration: a draft refuses them in one line. A registered
         ladder that misses the issue's minimums is refused too (or warned, with checks: warn)."""
+        import os
         import sys
         if not self.registered:
             raise ProjectError(f"{self.p.path}: key 'ladder.status'",
@@ -162,7 +163,8 @@ class Ladder:
                                "grow the registration, or set ladder.checks: warn for a dry run")
             if self.raw.get("checks", "refuse") == "refuse":
                 raise err
-            print(f"warning: {err.line()}; continuing because ladder.checks is 'warn'", file=sys.stderr)
+            if os.environ.get("RANK", "0") == "0":        # once per run, not once per process
+                print(f"warning: {err.where}: {err.what}; continuing because ladder.checks is 'warn'", file=sys.stderr)
 
 
 def epochs_tokens(n_train_tokens: int, seq_len: int, per_step: int, epochs: float, max_steps: int | None = None) -> int:

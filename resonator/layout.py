@@ -275,8 +275,13 @@ class LadderLayout:
         return Path(self.results_base or self.root / "results") / self.profile / "ladder"
 
     def lr_file(self, rung: str, variant: str) -> Path:
-        """select_lr's choice for (rung, variant): what the final runs read."""
+        """select_lr's choice for (rung, variant), the learning rate alone: what the final runs
+        read (so a grid extended elsewhere that keeps this choice reruns nothing)."""
         return self.results / "lr" / rung / f"{variant}.json"
+
+    def tuning_table(self, rung: str, variant: str) -> Path:
+        """select_lr's tuning table for (rung, variant): every grid value's losses over the tuning seeds."""
+        return self.results / "tuning" / rung / f"{variant}.json"
 
     @property
     def throughput(self) -> Path:

@@ -37,9 +37,11 @@ def fabricate_tuning(lad, layout: LadderLayout, best_index: int = 2):
                     run.train_json.write_text(json.dumps({"diverged": False, "metrics": {"val_loss": loss},
                                                           "selection": {"val_loss": loss}}))
                     losses.setdefault(lr, {})[s] = loss
-            f = layout.lr_file(r, v)
-            f.parent.mkdir(parents=True, exist_ok=True)
-            f.write_text(json.dumps({"rung": r, "variant": v, **select(lad.lr_grid, lad.tune_seeds, losses)}))
+            choice = select(lad.lr_grid, lad.tune_seeds, losses)
+            for f, doc in ((layout.tuning_table(r, v), {"rung": r, "variant": v, **choice}),
+                           (layout.lr_file(r, v), {"rung": r, "variant": v, "lr": choice["lr"]})):
+                f.parent.mkdir(parents=True, exist_ok=True)
+                f.write_text(json.dumps(doc))
 
 
 def fabricate_finals(lad, layout: LadderLayout, vocab: int = 2048, slope: float = 0.0, noise: float = 0.004,

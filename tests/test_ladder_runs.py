@@ -80,7 +80,8 @@ def test_tuning_runs_without_the_test_split(template, tmp_path, monkeypatch):
     assert rec["selection"]["val_loss"] > 0 and not lay.tune_run("r16", "standard", 0.002, 100).ckpt.exists()
     assert select_lr(["--rung", "r16", "--variant", "standard"]) == 0       # checks: warn takes an edge best
     choice = json.loads(lay.lr_file("r16", "standard").read_text())
-    assert choice["lr"] in lad.lr_grid and len(choice["rows"]) == len(lad.lr_grid)
+    table = json.loads(lay.tuning_table("r16", "standard").read_text())
+    assert choice["lr"] == table["lr"] in lad.lr_grid and len(table["rows"]) == len(lad.lr_grid)
     with pytest.raises(ProjectError, match="does not hold seed 0"):   # final seeds never tune
         train_rung(["--rung", "r16", "--variant", "standard", "--lr", "0.002", "--seed", "0"])
 
