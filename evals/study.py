@@ -31,6 +31,17 @@ LN2 = math.log(2)
 # The registration
 # ---------------------------------------------------------------------------
 
+def load_registered(params: str, profile: str | None = None):
+    """params.yaml as the design and stats stages need it: parsed, design version 2, and
+    decidable with its planned seeds (evals.design.require_decidable), before any work."""
+    from evals.design import require_decidable
+    from resonator.params import load_params
+    p = load_params(params, overrides={"profile": profile} if profile else None)
+    require_v2(p.hypotheses)
+    require_decidable(p)
+    return p
+
+
 def require_v2(h: dict) -> None:
     """Refuse a registration this procedure does not implement, before any work: design
     version 2 decides by the exact sign-flip test and the sign-flip TOST only, so the

@@ -15,14 +15,12 @@ import sys
 from pathlib import Path
 
 from evals import study
-from evals.design import require_decidable
 from reporting import tables
 from reporting.macros import design_macros
 from resonator.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from resonator.cli import run_main
 from resonator.inputs import read_json
 from resonator.layout import Layout
-from resonator.params import load_params
 
 
 def main(argv=None) -> int:
@@ -32,9 +30,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="results")
     ap.add_argument("--meta", help="the tokenize stage's meta.json (default data/<P>/tokens/meta.json)")
     args = ap.parse_args(argv)
-    p = load_params(args.params, overrides={"profile": args.profile} if args.profile else None)
-    study.require_v2(p.hypotheses)
-    require_decidable(p)
+    p = study.load_registered(args.params, args.profile)   # design before data
     lay = Layout(p.profile, results_base=Path(args.out))
     meta_path = Path(args.meta) if args.meta else lay.tokens_meta
     tokens_meta = read_json(meta_path, "rerun `dvc repro tokenize`", missing_fix="run `dvc repro tokenize` first")

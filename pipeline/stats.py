@@ -20,7 +20,7 @@ import yaml
 
 from evals import study
 from evals.curves import variant_curve
-from evals.design import DESIGN_RULE, require_decidable
+from evals.design import DESIGN_RULE
 from evals.stats import INCOMPLETE_PAIR_RULE, VERDICT_RULE_V2
 from reporting import figures, prose, tables
 from reporting.macros import original_macros, rules_tex, stats_macros
@@ -30,7 +30,6 @@ from resonator.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from resonator.cli import run_main
 from resonator.inputs import read_json
 from resonator.layout import Layout
-from resonator.params import load_params
 from resonator.provenance import provenance
 
 
@@ -100,9 +99,7 @@ def main(argv=None) -> int:
     ap.add_argument("--design", help="the design stage's design.json (default <out>/<P>/design/design.json)")
     ap.add_argument("--original", default="paper/original_results.yaml")
     args = ap.parse_args(argv)
-    p = load_params(args.params, overrides={"profile": args.profile} if args.profile else None)
-    study.require_v2(p.hypotheses)
-    require_decidable(p)                                   # design before data
+    p = study.load_registered(args.params, args.profile)   # design before data
     lay = Layout(p.profile, runs_base=Path(args.runs_root), results_base=Path(args.out))
     runs, ignored = study.load_runs(lay, p.runs())
     design_path = Path(args.design) if args.design else lay.design / "design.json"
