@@ -17,8 +17,7 @@ from resonator.errors import ProjectError
 from resonator.layout import LadderLayout
 
 REGISTER_FIX = ("measure throughput (python -m tools.ladder_bench), check the budget (python -m tools.ladder_budget), "
-                "then set ladder.status: registered and ladder.registered: <date>; tuning may run now "
-                "(dvc repro select_lr)")
+                "then set ladder.status: registered, ladder.registered: <date> and ladder.run: [the rungs]")
 
 
 class Ladder:

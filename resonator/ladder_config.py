@@ -77,7 +77,8 @@ class Budget(Section):
 
 class Ladder(Section):
     status: Literal["draft", "registered"] = doc(
-        "draft: tuning runs may run, final runs refuse; registered: everything runs")
+        "draft: `run` is empty, so `dvc repro` has no ladder stage to run (and a final run started by hand "
+        "refuses); registered: the rungs in `run` train")
     registered: str = doc("date of registration (YYYY-MM-DD), after throughput is measured and before any final "
                           "run; a placeholder while a draft")
     checks: Literal["refuse", "warn"] = doc(
@@ -96,6 +97,10 @@ class Ladder(Section):
     trend: Trend = doc("the registered trend test over rungs (evals/trend.py)")
     budget: Budget = doc("the time the ladder should take (tools/ladder_budget.py checks it)")
     rungs: Annotated[dict[Name, Rung], Field(min_length=1)] = doc("model sizes, each with its training lengths")
+    run: list[Name] = doc(
+        "the rungs whose stages dvc.yaml's ladder matrices expand to (tuning, selection, final runs, evaluation); "
+        "empty while a draft, so a bare `dvc repro` never starts a ladder that would refuse its final runs; "
+        "registering lists the rungs, and a rung added later joins here when it is registered", [])
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -113,6 +118,13 @@ class Ladder(Section):
         ratios = [b / a for a, b in zip(g, g[1:])]
         if any(abs(r / ratios[0] - 1) > GRID_RATIO_RTOL for r in ratios):
             raise ValueError(f"lr_grid {g} is not log-spaced (ratios {[round(r, 3) for r in ratios]})")
+        _unique(self.run, "run")
+        unknown = [r for r in self.run if r not in self.rungs]
+        if unknown:
+            raise ValueError(f"run lists {unknown}, which rungs does not define (defined: {', '.join(self.rungs)})")
+        if self.status == "draft" and self.run:
+            raise ValueError(f"run lists {self.run} while status is draft: register the ladder first "
+                             "(status: registered, registered: <date>), or set run: []")
         both = sorted(set(self.seeds) & set(self.tune_seeds))
         if both:
             raise ValueError(f"tune_seeds {both} are also final seeds: tuning seeds must be disjoint from them")

@@ -69,6 +69,12 @@ def test_bad_values_name_the_dotted_key(raw, tmp_path):
     bad = copy.deepcopy(raw)
     bad["ladder"]["status"] = "final"
     check_error(bad, tmp_path, "ladder.status", "'final' is not one of")
+    bad = copy.deepcopy(raw)
+    bad["ladder"]["run"] = ["d64"]
+    check_error(bad, tmp_path, "ladder", "run lists ['d64'] while status is draft")
+    bad = copy.deepcopy(raw)
+    bad["ladder"]["status"], bad["ladder"]["registered"], bad["ladder"]["run"] = "registered", "2026-12-01", ["d512"]
+    check_error(bad, tmp_path, "ladder", "run lists ['d512'], which rungs does not define")
 
 
 def ladder_error(raw, tmp_path, *needles):

@@ -17,7 +17,7 @@ TINY_LADDER = {"profile": "tiny", "ladder.profile": "tiny", "ladder.status": "re
                "ladder.registered": "2026-12-01", "ladder.checks": "warn",
                "ladder.variants": ["standard", "resonator_phonetic"], "ladder.seeds": [0, 1],
                "ladder.tune_seeds": [100], "ladder.lr_grid": [0.002, 0.004], "ladder.hypotheses": ["H1a"],
-               "ladder.rungs": RUNGS, "profiles.tiny.train.max_steps": None}
+               "ladder.rungs": RUNGS, "ladder.run": ["r16", "r32"], "profiles.tiny.train.max_steps": None}
 
 
 def stage_names(repo: Path) -> set[str]:
@@ -42,6 +42,11 @@ def test_matrix_expands_to_one_stage_per_run(repo_copy):
     assert ladder_stages(stage_names(repo_copy)) == expected(["r16", "r32"])
 
 
+def test_a_draft_ladder_adds_no_run_to_dvc_repro(repo_copy):
+    """The committed draft: ladder_stats (which writes the plan) is the ladder's only stage."""
+    assert ladder_stages(stage_names(repo_copy)) == {"ladder_stats"}
+
+
 @pytest.mark.slow
 def test_ladder_end_to_end_and_a_new_rung_runs_alone(repo_copy):
     set_params(repo_copy, **TINY_LADDER)
@@ -60,6 +65,7 @@ def test_ladder_end_to_end_and_a_new_rung_runs_alone(repo_copy):
     raw = yaml.safe_load((repo_copy / "params.yaml").read_text())
     raw["ladder"]["rungs"]["r24"] = {"model": {"d_model": 24, "n_layers": 1, "n_heads": 2, "d_ff": 48, "max_seq_len": 32},
                                      "lengths": [0.05], "tune_length": 0.05}
+    raw["ladder"]["run"].append("r24")
     (repo_copy / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     out = dvc(repo_copy, "status", *sorted(expected(["r16", "r32", "r24"]))).stdout
     stale = {line.strip().rstrip(":") for line in out.splitlines() if line and not line.startswith((" ", "\t"))}

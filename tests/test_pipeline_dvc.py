@@ -75,10 +75,11 @@ def test_full_pipeline_tiny(repo_copy):
     kept = [h for h in raw["hypotheses"]["tests"] if h["id"] in ("H0", "H1a", "H3")]
     set_params(repo_copy, profile="tiny", **{"groups.core": ["standard_notebook", "standard", "resonator_phonetic"],
                                             "groups.ablation": [], "seeds.core": [0, 1], "seeds.ablation": [],
-                                            "hypotheses.tests": kept, "hypotheses.design_check": "warn"})
-    # the main study is everything upstream of the paper; a bare `dvc repro` also runs the ladder
-    # (params.yaml `ladder:`), whose final runs refuse while it is a draft (tests/test_ladder_dvc.py)
-    dvc(repo_copy, "repro", "paper")
+                                            "hypotheses.tests": kept, "hypotheses.design_check": "warn",
+                                            # the paper's scale section: the draft ladder's plan, on this study
+                                            "ladder.profile": "tiny", "ladder.hypotheses": ["H1a"],
+                                            "ladder.variants": ["standard", "resonator_phonetic"]})
+    dvc(repo_copy, "repro")
     stats = json.loads((repo_copy / "results" / "tiny" / "stats.json").read_text())
     assert [h["id"] for h in stats["hypotheses"]] == ["H0", "H1a", "H3"]
     h1a = stats["hypotheses"][1]
