@@ -5,7 +5,10 @@
 The LaTeX sources (paper/main.tex, paper/sections/) contain no result; every number comes
 from results/<P>/tex (macros, tables, sentences) and results/<P>/figures, copied into
 paper/build/gen/ next to a few files generated here from params.yaml (setup, scale notice,
-provenance aliases). Two builds from the same inputs give byte-identical PDFs.
+provenance aliases). The "Does it scale?" section takes the ladder's results from
+results/<ladder profile>/ladder when ladder_stats has made them, else states the registered plan
+and that there is no result yet (reporting/ladder_paper.py). The bibliography is
+paper/references.bib (BibTeX). Two builds from the same inputs give byte-identical PDFs.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import sys
 from pathlib import Path
 
 from reporting import facts
+from reporting.ladder_paper import write_ladder
 from reporting.latex import macro_name, tex_escape
 from resonator.atomic import atomic_write_bytes, atomic_write_text
 from resonator.cli import run_main
@@ -160,7 +164,8 @@ def generate(p, results: Path, build: Path) -> None:
     else:
         atomic_write_text(gen / "analysis.tex", "Instrumentation results are not yet produced by this pipeline "
                                                 "(the \\texttt{analyze} stage).\n")
-    for f in ["main.tex"]:
+    write_ladder(p, results, gen)                 # the "Does it scale?" section: results, or the plan
+    for f in ["main.tex", "references.bib"]:
         shutil.copy(PAPER / f, build / f)
     if (build / "sections").exists():
         shutil.rmtree(build / "sections")
@@ -173,7 +178,7 @@ def build_pdf(build: Path) -> Path:
                            "(texlive-latex-recommended texlive-fonts-recommended texlive-science lmodern latexmk)")
     env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")
     for f in build.glob("main.*"):
-        if f.suffix not in (".tex",):
+        if f.suffix not in (".tex",):       # .aux, .bbl, .blg, .log, ...: every build starts clean
             f.unlink()
     r = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "main.tex"],
                        cwd=build, env=env, capture_output=True, text=True, timeout=600)

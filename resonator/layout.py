@@ -151,3 +151,143 @@ class Layout:
     @property
     def analysis(self) -> Path:
         return self.results / "analysis"
+
+
+# ---------------------------------------------------------------------------
+# The ladder (issue 18): runs/ladder/<P>/ and results/<P>/ladder/, outside runs/<P> so that
+# the main study's stages (which depend on runs/<P>) never wait on or rerun for a ladder run
+# ---------------------------------------------------------------------------
+
+def length_tag(epochs: float) -> str:
+    """A training length as a folder name: 0.5 epochs -> e0.5."""
+    return f"e{float(epochs):g}"
+
+
+def lr_tag(lr: float) -> str:
+    """A learning rate as DVC prints a matrix value (str of the float): 0.002 -> lr0.002."""
+    return f"lr{float(lr)!s}"
+
+
+@dataclass(frozen=True)
+class LengthRun:
+    """One training length of a final ladder run. `dir` is the directory train() writes
+    (ckpt/, curve.tsv) plus the length's own record (train.json); the evaluation goes to
+    eval_dir. Same attribute names as RunLayout where they mean the same file."""
+    dir: Path
+    eval_dir: Path
+    variant: str
+    seed: int
+    length: float
+
+    @property
+    def ckpt(self) -> Path:
+        return self.dir / "ckpt"
+
+    @property
+    def last(self) -> Path:
+        return self.ckpt / "last.pt"
+
+    @property
+    def final(self) -> Path:
+        return self.ckpt / "final.pt"
+
+    @property
+    def train_json(self) -> Path:
+        return self.dir / "train.json"
+
+    @property
+    def curve(self) -> Path:
+        return self.dir / "curve.tsv"
+
+    @property
+    def eval_json(self) -> Path:
+        return self.eval_dir / "eval.json"
+
+    @property
+    def items(self) -> Path:
+        return self.eval_dir / "items.json"
+
+    @property
+    def name(self) -> str:
+        return f"{self.variant}/s{self.seed}/{length_tag(self.length)}"
+
+
+@dataclass(frozen=True)
+class FinalRun:
+    """The files of one (rung, variant, seed) final run, every length of it: the stage outputs
+    are whole folders because the lengths differ from rung to rung (dvc.yaml is static)."""
+    dir: Path
+    rung: str
+    variant: str
+    seed: int
+
+    @property
+    def work(self) -> Path:
+        """train_rung's cached output: <length>/{ckpt/, curve.tsv, train.json} per length."""
+        return self.dir / "work"
+
+    @property
+    def eval_root(self) -> Path:
+        """eval_rung's cached output: <length>/{results.json, samples_*.jsonl, items.json, eval.json}."""
+        return self.dir / "eval"
+
+    @property
+    def train_json(self) -> Path:
+        """Every length's training record (git-tracked metrics)."""
+        return self.dir / "train.json"
+
+    @property
+    def curve(self) -> Path:
+        """The longest length's learning curve, which runs through every shorter one."""
+        return self.dir / "curve.tsv"
+
+    @property
+    def eval_json(self) -> Path:
+        """Every length's scores (git-tracked metrics)."""
+        return self.dir / "eval.json"
+
+    def length(self, epochs: float) -> LengthRun:
+        tag = length_tag(epochs)
+        return LengthRun(self.work / tag, self.eval_root / tag, self.variant, self.seed, float(epochs))
+
+
+@dataclass(frozen=True)
+class LadderLayout:
+    """The ladder's paths for its profile."""
+    profile: str
+    root: Path = Path(".")
+    runs_base: Path | None = None
+    results_base: Path | None = None
+
+    @property
+    def runs(self) -> Path:
+        return Path(self.runs_base or self.root / "runs") / "ladder" / self.profile
+
+    def tune_run(self, rung: str, variant: str, lr: float, seed: int) -> RunLayout:
+        """A tuning run: train.json and curve.tsv stay, its checkpoints are removed when it ends."""
+        return RunLayout(self.runs / "tune" / rung / variant / lr_tag(lr) / f"s{seed}", variant, int(seed))
+
+    def final_run(self, rung: str, variant: str, seed: int) -> FinalRun:
+        return FinalRun(self.runs / "final" / rung / variant / f"s{seed}", rung, variant, int(seed))
+
+    @property
+    def results(self) -> Path:
+        return Path(self.results_base or self.root / "results") / self.profile / "ladder"
+
+    def lr_file(self, rung: str, variant: str) -> Path:
+        """select_lr's choice for (rung, variant), the learning rate alone: what the final runs
+        read (so a grid extended elsewhere that keeps this choice reruns nothing)."""
+        return self.results / "lr" / rung / f"{variant}.json"
+
+    def tuning_table(self, rung: str, variant: str) -> Path:
+        """select_lr's tuning table for (rung, variant): every grid value's losses over the tuning seeds."""
+        return self.results / "tuning" / rung / f"{variant}.json"
+
+    @property
+    def throughput(self) -> Path:
+        """tools/ladder_bench.py's measured tokens/s per rung and variant."""
+        return self.results / "throughput.json"
+
+    @property
+    def stats_json(self) -> Path:
+        return self.results / "ladder.json"

@@ -30,15 +30,29 @@ class ParamsError(ProjectError, ValueError):
 
 
 def validate(raw, where: str = "params.yaml") -> Study:
-    """The typed study of a params dict; raise ParamsError naming the first problem."""
+    """The typed study of a params dict; raise ParamsError naming the first problem.
+    The optional `ladder:` section is checked by resonator.ladder_config, after the rest."""
     if not isinstance(raw, dict):
         raise ParamsError(f"{where}: expected a mapping at the top level")
-    study, problem = parse_study(raw)
+    study, problem = parse_study({k: v for k, v in raw.items() if k != "ladder"})
     if problem:
         key, msg = problem
         raise ParamsError(f"{where}: key '{key}': {msg}")
     check_references(study, where)
+    if "ladder" in raw:
+        validate_ladder(raw["ladder"], study, where)
     return study
+
+
+def validate_ladder(raw_ladder, study: Study, where: str) -> None:
+    """The `ladder:` section's own schema (issue 18). The names it points at (profile, variants,
+    hypothesis ids) are checked where the ladder is used (resonator.ladder.Ladder), so that a
+    study trimmed for a test or a dry run never stops on the ladder's references."""
+    from resonator.ladder_config import parse_ladder
+    _, problem = parse_ladder(raw_ladder)
+    if problem:
+        key, msg = problem
+        raise ParamsError(f"{where}: key '{key}': {msg}")
 
 
 def check_references(s: Study, where: str) -> None:
@@ -134,8 +148,16 @@ class Params:
 
     @property
     def hash(self) -> str:
-        """Hash of the resolved active configuration (profile + variants + seeds + hypotheses)."""
-        return stable_hash({k: v for k, v in self.raw.items() if k != "profiles"} | {"active": self.active})
+        """Hash of the resolved active configuration (profile + variants + seeds + hypotheses).
+        The `ladder:` section is left out: it configures no run of the main study (its runs
+        carry ladder_hash), so registering or growing the ladder leaves this stamp as it was."""
+        return stable_hash({k: v for k, v in self.raw.items() if k not in ("profiles", "ladder")}
+                           | {"active": self.active})
+
+    @property
+    def ladder_hash(self) -> str | None:
+        """Hash of the `ladder:` section alone (None without one); stamped into every ladder run."""
+        return stable_hash(self.raw["ladder"]) if "ladder" in self.raw else None
 
     @property
     def prereg_hash(self) -> str:

@@ -24,8 +24,27 @@ def test_layout_names_every_declared_output(repo_root):
     mine |= {lay.stage_metrics(s) for s in ("prepare", "tokenize", "phases", "evalsets")}
     declared = declared_paths(repo_root)
     assert {str(p) for p in mine} <= declared, sorted({str(p) for p in mine} - declared)
-    run_outputs = {d for d in declared if d.startswith("runs/")}
+    run_outputs = {d for d in declared if d.startswith("runs/") and not d.startswith("runs/ladder/")}
     assert run_outputs == {str(p) for p in (run.ckpt, run.train_json, run.curve, run.eval_dir, run.eval_json)}
+
+
+def test_ladder_layout_names_every_declared_ladder_output(repo_root):
+    from resonator.layout import LadderLayout
+    text = (repo_root / "dvc.yaml").read_text()
+    for var, value in (("${ladder.profile}", "small"), ("${item.rung}", "d128"), ("${item.lr}", "0.002")):
+        text = text.replace(var, value)
+    declared = set()
+    for st in yaml.safe_load(text.replace("${item.variant}", "standard").replace("${item.seed}", "3"))["stages"].values():
+        for key in ("outs", "metrics", "plots"):
+            declared |= {next(iter(e)) if isinstance(e, dict) else e for e in st.get(key, [])}
+    lad = LadderLayout("small")
+    tune, final = lad.tune_run("d128", "standard", 0.002, 3), lad.final_run("d128", "standard", 3)
+    mine = {tune.train_json, tune.curve, lad.lr_file("d128", "standard"),
+            lad.tuning_table("d128", "standard"), final.work, final.train_json, final.curve,
+            final.eval_root, final.eval_json, lad.results / "tex", lad.results / "figures", lad.stats_json,
+            lad.results / "summary.md", lad.results / "verdicts.json"}
+    ladder_outputs = {d for d in declared if "ladder" in d}
+    assert ladder_outputs == {str(p) for p in mine}, sorted(ladder_outputs ^ {str(p) for p in mine})
 
 
 def test_moved_folders_and_existing_runs(tmp_path):

@@ -75,7 +75,10 @@ def test_full_pipeline_tiny(repo_copy):
     kept = [h for h in raw["hypotheses"]["tests"] if h["id"] in ("H0", "H1a", "H3")]
     set_params(repo_copy, profile="tiny", **{"groups.core": ["standard_notebook", "standard", "resonator_phonetic"],
                                             "groups.ablation": [], "seeds.core": [0, 1], "seeds.ablation": [],
-                                            "hypotheses.tests": kept, "hypotheses.design_check": "warn"})
+                                            "hypotheses.tests": kept, "hypotheses.design_check": "warn",
+                                            # the paper's scale section: the draft ladder's plan, on this study
+                                            "ladder.profile": "tiny", "ladder.hypotheses": ["H1a"],
+                                            "ladder.variants": ["standard", "resonator_phonetic"]})
     dvc(repo_copy, "repro")
     stats = json.loads((repo_copy / "results" / "tiny" / "stats.json").read_text())
     assert [h["id"] for h in stats["hypotheses"]] == ["H0", "H1a", "H3"]
@@ -86,10 +89,10 @@ def test_full_pipeline_tiny(repo_copy):
         assert (run / "ckpt" / "final.pt").exists()
         assert json.loads((run / "eval.json").read_text())["metrics"]["lm_test/bits_per_byte"] > 0
     assert (repo_copy / "paper" / "paper.pdf").stat().st_size > 10_000
-    assert "changed" not in dvc(repo_copy, "status").stdout
+    assert "changed" not in dvc(repo_copy, "status", "--with-deps", "paper").stdout
     # adding a seed runs only the new (variant, seed) pairs and the stages downstream of all runs
     set_params(repo_copy, **{"seeds.core": [0, 1, 2]})
-    out = dvc(repo_copy, "status").stdout
+    out = dvc(repo_copy, "status", "--with-deps", "paper").stdout
     stale = {line.strip().rstrip(":") for line in out.splitlines() if line and not line.startswith((" ", "\t"))}
     assert {s for s in stale if s.startswith(("train_", "eval_"))} == {
         f"{stage}_core@{v}-2" for stage in ("train", "eval") for v in ("standard_notebook", "standard",

@@ -1,0 +1,182 @@
+"""The ladder's statistics (issue 18): the design-v2 verdicts at every (rung, length) cell and
+the registered trend over cells.
+
+Each cell is analysed by exactly the main study's procedure (evals.study.design_rows and
+analyse: the same margins, families, Holm, sign-flip tests and TOST, the same MDEs), on the
+ladder's hypotheses and seeds: `CellView` gives evals.study the view of params it reads, so
+no test is re-implemented here. Holm runs within each family within each cell: every cell
+answers the same registered questions at its own size and length. Across cells the question
+is the trend (evals.trend), one family of slopes with a Bonferroni level.
+"""
+from __future__ import annotations
+
+import math
+
+from evals import study
+from evals.trend import trend
+from resonator.inputs import read_json
+from resonator.layout import length_tag
+
+
+class CellView:
+    """What evals.study reads of a Params, for one ladder cell: the main registration (rule,
+    margins, alpha, metrics) with the ladder's hypotheses, variants and seeds."""
+
+    def __init__(self, p, lad):
+        self.profile, self.prereg_hash = lad.profile, p.prereg_hash
+        self.hypotheses = {**p.hypotheses, "tests": lad.tests()}
+        self.groups = {"core": lad.variants, "ablation": []}
+        self.seeds = {"core": lad.seeds, "ablation": []}
+        self._variants, self._seeds = set(lad.variants), list(lad.seeds)
+
+    def planned_seeds(self, variant: str) -> list[int]:
+        return list(self._seeds) if variant in self._variants else []
+
+    def runs(self) -> list[tuple[str, int]]:
+        return [(v, s) for v in self.groups["core"] for s in self._seeds]
+
+
+def _length_record(path, length: float, fix: str):
+    """One length's record from a run's git-tracked train.json / eval.json (None if absent)."""
+    if not path.exists():
+        return None
+    return (read_json(path, fix).get("lengths") or {}).get(f"{length:g}")
+
+
+def cell_runs(lad, layout, rung: str, length: float) -> dict:
+    """The cell's planned runs in evals.study's shape: {variant: {seed: {train, eval, curve, items}}}."""
+    runs = {}
+    for v in lad.variants:
+        for s in lad.seeds:
+            fr = layout.final_run(rung, v, s)
+            lr = fr.length(length)
+            runs.setdefault(v, {})[s] = {
+                "train": _length_record(fr.train_json, length, "rerun `dvc repro train_rung`"),
+                "eval": _length_record(fr.eval_json, length, "rerun `dvc repro eval_rung`"),
+                "curve": lr.curve if lr.curve.exists() else None, "items": lr.items if lr.items.exists() else None}
+    return runs
+
+
+def analyse_cell(view: CellView, runs: dict, bpt: float, pilot: dict) -> dict:
+    """design rows, hypothesis records (evals.study) and each hypothesis' per-seed paired
+    differences (the trend's input) of one cell."""
+    design = study.design_rows(view, bpt, pilot)
+    rows = {r["id"]: r for r in design}
+    records = study.analyse(view, runs, rows, bpt)
+    h = view.hypotheses
+    tables = {m: study.metric_table(runs, m) for m in {study.test_metric(h, t) for t in h["tests"]}}
+    pairs = {}
+    for t in h["tests"]:
+        q = study.paired_values(view, tables, t)
+        pairs[t["id"]] = {"seeds": list(q["used"]), "d": [float(a - b) for a, b in zip(q["x"], q["y"])]}
+    return {"design": design, "hypotheses": records, "pairs": pairs}
+
+
+def cell_label(rung: str, length: float) -> str:
+    return f"{rung} {length_tag(length)}"
+
+
+def trends(lad, cells: list[dict], view: CellView) -> list[dict]:
+    """The registered trend test of every ladder hypothesis over the cells, each slope's
+    interval at 1 - alpha/m (Bonferroni over hypotheses x terms)."""
+    h, reg = view.hypotheses, lad.raw["trend"]
+    m = max(1, len(h["tests"]) * len(reg["terms"]))
+    confidence = 1 - h["alpha"] / m
+    out = []
+    for t in h["tests"]:
+        rows = [c["analysis"]["design"] for c in cells]
+        margin = next((r["margin"] for d in rows for r in d if r["id"] == t["id"]), math.nan)
+        better = study.better_of(study.test_metric(h, t), t)
+        inputs = [{"log10_params": math.log10(c["scale_params"]), "log10_tokens": math.log10(c["tokens"]),
+                   **c["analysis"]["pairs"][t["id"]]} for c in cells]
+        out.append({"id": t["id"], "a": t["a"], "b": t["b"], "family_size": m,
+                    **trend(inputs, reg["terms"], margin, better, confidence, reg["resamples"], reg["seed"])})
+    return out
+
+
+def stability(cells: list[dict], tests: list[dict]) -> dict[str, dict]:
+    """Per hypothesis: its verdict in every cell, and whether the verdict is the same in all
+    (stable) or not (changes). Cells without a verdict (no pairs yet) are left out."""
+    out = {}
+    for t in tests:
+        verdicts = {}
+        for c in cells:
+            r = next(r for r in c["analysis"]["hypotheses"] if r["id"] == t["id"])
+            if r["comparison"] is not None:
+                verdicts[cell_label(c["rung"], c["length"])] = r["verdict"]
+        kinds = sorted(set(verdicts.values()))
+        out[t["id"]] = {"verdicts": verdicts, "pattern": "none" if not kinds else
+                        "stable" if len(kinds) == 1 else "changes", "kinds": kinds}
+    return out
+
+
+def tuning_summary(lad, layout) -> dict:
+    """Per rung and variant: select_lr's record (chosen learning rate and the tuning table), or None."""
+    out = {}
+    for r in lad.rungs:
+        for v in lad.variants:
+            f = layout.tuning_table(r, v)
+            out.setdefault(r, {})[v] = read_json(f, "rerun `dvc repro select_lr`") if f.exists() else None
+    return out
+
+
+def tuning_curves(lad, layout) -> dict:
+    """Per rung and variant: per grid value, each tuning seed's selection loss (+inf diverged,
+    None missing), for the tuning figure even before select_lr can choose."""
+    from evals.tuning import selection_value
+    out = {}
+    for r in lad.rungs:
+        for v in lad.variants:
+            grid = {}
+            for lr in lad.lr_grid:
+                vals = {}
+                for s in lad.tune_seeds:
+                    f = layout.tune_run(r, v, lr, s).train_json
+                    vals[s] = selection_value(read_json(f, "rerun the tuning stage") if f.exists() else None)
+                grid[lr] = vals
+            out.setdefault(r, {})[v] = grid
+    return out
+
+
+def rung_facts(lad, vocab: int, n_train_tokens: int | None) -> dict:
+    """Per rung: its model size, lengths, parameters per variant, the size-axis value and the
+    training tokens of each length (from the plan, so they exist before any run; none without
+    the training split's token count)."""
+    out = {}
+    for r in lad.rungs:
+        out[r] = {"model": lad.rung(r)["model"], "lengths": lad.lengths(r), "tune_length": lad.rung(r)["tune_length"],
+                  "params": {v: lad.n_params(r, v, vocab) for v in lad.variants},
+                  "scale_params": lad.scale_params(r, vocab),
+                  "tokens": {f"{x:g}": lad.tokens(r, x, n_train_tokens, vocab) for x in lad.lengths(r)}
+                  if n_train_tokens else {}}
+    return out
+
+
+def analyse_ladder(p, lad, layout, tokens_meta: dict, tokens_meta_path, pilot: dict) -> dict:
+    """ladder.json: registration facts, tuning, every cell's design-v2 records, the trends and
+    which verdicts are stable across cells. No timestamp: the same inputs give the same bytes."""
+    from evals.stats import VERDICT_RULE_V2
+    from evals.trend import TREND_RULE
+    from evals.tuning import TUNING_RULE
+    study.require_v2(p.hypotheses)
+    view = CellView(p, lad)
+    bpt = study.bytes_per_token(tokens_meta, tokens_meta_path)["bytes_per_token"]
+    vocab, n_train = tokens_meta["vocab_size"], tokens_meta["splits"]["train"]["tokens"]
+    facts = rung_facts(lad, vocab, n_train)
+    cells = []
+    for rung, x in lad.cells():
+        runs = cell_runs(lad, layout, rung, x)
+        done = sum(1 for v in runs.values() for r in v.values() if r["train"])
+        cells.append({"rung": rung, "length": x, "label": cell_label(rung, x), "tokens": facts[rung]["tokens"][f"{x:g}"],
+                      "scale_params": facts[rung]["scale_params"], "n_runs": done,
+                      "analysis": analyse_cell(view, runs, bpt, pilot)})
+    meta = {"profile": lad.profile, "status": lad.raw["status"], "registered": lad.raw["registered"],
+            "ladder_hash": p.ladder_hash, "prereg_hash": p.prereg_hash, "primary_metric": p.hypotheses["primary_metric"],
+            "alpha": p.hypotheses["alpha"], "confidence": p.hypotheses["confidence"], "vocab_size": vocab,
+            "bytes_per_token": bpt, "variants": lad.variants, "seeds": lad.seeds, "tune_seeds": lad.tune_seeds,
+            "lr_grid": lad.lr_grid, "hypotheses": [t["id"] for t in view.hypotheses["tests"]],
+            "n_planned": len(lad.final_runs()), "n_done_cells": sum(c["n_runs"] > 0 for c in cells),
+            "verdict_rule": VERDICT_RULE_V2, "tuning_rule": TUNING_RULE, "trend_rule": TREND_RULE}
+    return {"meta": meta, "rungs": facts, "tuning": tuning_summary(lad, layout),
+            "tuning_curves": tuning_curves(lad, layout), "cells": cells, "trends": trends(lad, cells, view),
+            "stability": stability(cells, view.hypotheses["tests"])}

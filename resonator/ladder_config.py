@@ -1,0 +1,193 @@
+"""The typed `ladder:` section of params.yaml (issue 18): sizes x training lengths, each
+variant at its own tuned learning rate.
+
+Declared here rather than in resonator/config.py on purpose: config.py is a dependency of
+every train_* stage in dvc.yaml, so touching it would mark every trained run of the main
+study as changed. resonator.params.validate checks `ladder:` with this module, after the
+rest of params.yaml, and names the first problem by its dotted key, as for every other key.
+
+What a section can check alone is checked by pydantic (types, ranges, ascending lengths, a
+log-spaced grid, a date once registered); what points into other sections (profile,
+variants, hypotheses) by check_references. The issue's minimums (5 learning rates, 3 tuning
+seeds, 10 seeds, 3 rungs over 10x in parameters, 2 lengths at the two smaller rungs) need
+the vocabulary, so resonator.ladder.Ladder.unmet_requirements checks them when the ladder
+is registered.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import typing
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from resonator.config import (ModelConfig, Name, PosFloat, PosInt, Section, _derived, _heads_divide_width, _unwrap,
+                              describe, doc, dotted)
+
+GRID_RATIO_RTOL = 0.01     # "log-spaced": every ratio of neighbours within 1% of the first
+STATUSES = ("draft", "registered")
+
+RungModel = _derived("RungModel", ModelConfig, required=("d_model", "n_layers", "n_heads", "d_ff", "max_seq_len"),
+                     optional=(), validators={"heads_divide_width": model_validator(mode="after")(_heads_divide_width)})
+
+
+def _unique(values: list, what: str) -> None:
+    dup = sorted({v for v in values if values.count(v) > 1}, key=str)
+    if dup:
+        raise ValueError(f"{what} listed twice: {dup}")
+
+
+class Rung(Section):
+    model: RungModel = doc("the rung's model size: replaces these keys of the ladder profile's model "
+                           "(vocabulary, dropout, init pairing stay the profile's)")
+    lengths: Annotated[list[PosFloat], Field(min_length=1)] = doc(
+        "training lengths in epochs, ascending; a final run trains each in turn, the longer continuing the "
+        "shorter's training state (constant learning rate, so each is a prefix of the next)")
+    tune_length: PosFloat = doc("epochs of every tuning run at this rung: the shortest length (registered rule; "
+                                "its own key so that adding a length does not rerun the tuning)")
+
+    @model_validator(mode="after")
+    def _lengths(self):
+        if any(b <= a for a, b in zip(self.lengths, self.lengths[1:])):
+            raise ValueError(f"lengths {self.lengths} are not strictly ascending")
+        if self.tune_length != self.lengths[0]:
+            raise ValueError(f"tune_length {self.tune_length:g} is not the shortest length {self.lengths[0]:g} "
+                             "(the registered rule: tune at the shortest length)")
+        return self
+
+
+class Trend(Section):
+    terms: Annotated[list[Literal["params", "tokens"]], Field(min_length=1)] = doc(
+        "regressors of the trend test: log10 parameters (the rung's standard model) and log10 training tokens; "
+        "a term the ladder does not vary is dropped")
+    resamples: PosInt = doc("resamples of the seed-level bootstrap interval reported beside the sign-flip one")
+    seed: int = doc("seed of that bootstrap (and of Monte Carlo sign flips above 20 seeds)")
+
+    @model_validator(mode="after")
+    def _terms(self):
+        _unique(self.terms, "trend terms")
+        return self
+
+
+class Budget(Section):
+    hours: PosFloat = doc("wall time the whole ladder should fit, at the measured tokens/s")
+    piece_hours: PosFloat = doc("longest piece a resumable schedule may have (one stage never spans pieces)")
+
+
+class Ladder(Section):
+    status: Literal["draft", "registered"] = doc(
+        "draft: `run` is empty, so `dvc repro` has no ladder stage to run (and a final run started by hand "
+        "refuses); registered: the rungs in `run` train")
+    registered: str = doc("date of registration (YYYY-MM-DD), after throughput is measured and before any final "
+                          "run; a placeholder while a draft")
+    checks: Literal["refuse", "warn"] = doc(
+        "the issue's minimums and an edge-best learning rate: refuse (the registration), or only warn "
+        "(smoke tests and dry runs)", "refuse")
+    profile: Name = doc("profile whose data, tokenizer, phases, recipe and evaluation every rung uses "
+                        "(so the vocabulary is fixed across rungs)")
+    variants: Annotated[list[Name], Field(min_length=2)] = doc("variants trained at every rung")
+    seeds: Annotated[list[int], Field(min_length=2)] = doc("final seeds, paired across variants, at every rung")
+    hypotheses: Annotated[list[Name], Field(min_length=1)] = doc(
+        "ids of registered hypotheses (hypotheses.tests) decided at every rung and length")
+    lr_grid: Annotated[list[PosFloat], Field(min_length=2)] = doc(
+        "learning rates tried per rung and variant, ascending and log-spaced; extended by one ratio step "
+        "wherever a variant's best is at an edge")
+    tune_seeds: Annotated[list[int], Field(min_length=1)] = doc("seeds of the tuning runs, disjoint from `seeds`")
+    trend: Trend = doc("the registered trend test over rungs (evals/trend.py)")
+    budget: Budget = doc("the time the ladder should take (tools/ladder_budget.py checks it)")
+    rungs: Annotated[dict[Name, Rung], Field(min_length=1)] = doc("model sizes, each with its training lengths")
+    run: list[Name] = doc(
+        "the rungs whose stages dvc.yaml's ladder matrices expand to (tuning, selection, final runs, evaluation); "
+        "empty while a draft, so a bare `dvc repro` never starts a ladder that would refuse its final runs; "
+        "registering lists the rungs, and a rung added later joins here when it is registered", [])
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.status == "registered":
+            try:
+                dt.date.fromisoformat(self.registered)
+            except ValueError:
+                raise ValueError(f"status is registered but registered is {self.registered!r}, not a date "
+                                 "YYYY-MM-DD") from None
+        for key in ("variants", "seeds", "hypotheses", "lr_grid", "tune_seeds"):
+            _unique(getattr(self, key), key)
+        g = self.lr_grid
+        if any(b <= a for a, b in zip(g, g[1:])):
+            raise ValueError(f"lr_grid {g} is not strictly ascending")
+        ratios = [b / a for a, b in zip(g, g[1:])]
+        if any(abs(r / ratios[0] - 1) > GRID_RATIO_RTOL for r in ratios):
+            raise ValueError(f"lr_grid {g} is not log-spaced (ratios {[round(r, 3) for r in ratios]})")
+        _unique(self.run, "run")
+        unknown = [r for r in self.run if r not in self.rungs]
+        if unknown:
+            raise ValueError(f"run lists {unknown}, which rungs does not define (defined: {', '.join(self.rungs)})")
+        if self.status == "draft" and self.run:
+            raise ValueError(f"run lists {self.run} while status is draft: register the ladder first "
+                             "(status: registered, registered: <date>), or set run: []")
+        both = sorted(set(self.seeds) & set(self.tune_seeds))
+        if both:
+            raise ValueError(f"tune_seeds {both} are also final seeds: tuning seeds must be disjoint from them")
+        return self
+
+
+# ---------------------------------------------------------------------------
+# Errors in the user's terms, as resonator.config.describe words them
+# ---------------------------------------------------------------------------
+
+def _allowed(loc) -> list[str]:
+    """The keys the section at `loc` (inside `ladder`) accepts, for 'did you mean'."""
+    tp: Any = Ladder
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, Section):
+            if part not in tp.model_fields:
+                return []
+            tp = tp.model_fields[part].annotation
+        elif typing.get_origin(tp) in (dict, list):
+            tp = typing.get_args(tp)[-1]
+        else:
+            return []
+    tp = _unwrap(tp)
+    return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, Section) else []
+
+
+def _describe(err: dict) -> tuple[str, str]:
+    loc = ("ladder", *err["loc"])
+    if err["type"] != "extra_forbidden":
+        return describe(err | {"loc": loc})
+    parent = tuple(p for p in loc[1:-1] if not str(p).startswith("function-"))
+    name, allowed = str(loc[-1]), _allowed(parent)
+    close = difflib.get_close_matches(name, allowed, n=1)
+    hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(sorted(allowed))}"
+    return dotted(loc[:-1]), f"unknown key '{name}' ({hint})"
+
+
+def parse_ladder(raw) -> tuple[Ladder | None, tuple[str, str] | None]:
+    """The typed ladder section, or (None, (dotted key, message)) of its first problem."""
+    try:
+        return Ladder.model_validate(raw), None
+    except ValidationError as e:
+        return None, _describe(e.errors(include_url=False)[0])
+
+
+def check_references(lad: Ladder, study) -> tuple[str, str] | None:
+    """(dotted key, message) of the first name that points nowhere, else None."""
+    if lad.profile not in study.profiles:
+        return "ladder.profile", f"profile '{lad.profile}' has no entry under 'profiles'"
+    for i, v in enumerate(lad.variants):
+        if v not in study.variants:
+            close = difflib.get_close_matches(v, list(study.variants), n=1)
+            return f"ladder.variants[{i}]", f"unknown variant '{v}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+    tests = {t.id: t for t in study.hypotheses.tests}
+    for i, hid in enumerate(lad.hypotheses):
+        if hid not in tests:
+            close = difflib.get_close_matches(hid, list(tests), n=1)
+            return f"ladder.hypotheses[{i}]", f"'{hid}' is not a registered hypothesis" + (
+                f" (did you mean '{close[0]}'?)" if close else f" (registered: {', '.join(tests)})")
+        for side in ("a", "b"):
+            v = getattr(tests[hid], side)
+            if v not in lad.variants:
+                return f"ladder.hypotheses[{i}]", (f"{hid} compares '{v}', which ladder.variants does not train "
+                                                   f"(add it there, or remove {hid})")
+    return None

@@ -1,0 +1,161 @@
+"""Running ladder runs (issue 18) with the project's training loop, unchanged.
+
+Lengths are chained: the learning rate is constant, so a run of L2 epochs passes through
+exactly the state a run of L1 < L2 epochs ends in (same data order, same dropout draws,
+deterministic kernels). The longer length therefore starts from the shorter one's final
+training state (ckpt/last.pt), which resonator.train resumes bit-exactly, instead of
+training those steps again. The run fingerprint that decides whether a state may be resumed
+leaves the length out for that reason; each length's record carries it.
+
+The only difference from one uninterrupted run: the curve has a validation row where each
+shorter length ended (validation draws no random numbers, so the weights are the same), and
+the train_loss of the next row averages the steps since that row.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import shutil
+from pathlib import Path
+
+from resonator.atomic import atomic_torch_save, atomic_write_json, atomic_write_text
+from resonator.inputs import read_json
+
+SELECTION_WINDOWS = "every validation window"   # what a tuning run's selection loss averages over
+
+
+def fingerprint(profile: str, rung: str, variant: str, seed: int, mc, tc, world: int, phases: dict, meta: dict) -> dict:
+    """What makes two ladder runs the same run, the training length excepted (see module doc)."""
+    train = {k: v for k, v in dataclasses.asdict(tc).items() if k != "epochs"}
+    return {"ladder": True, "profile": profile, "rung": rung, "variant": variant, "seed": seed, "world_size": world,
+            "model": dataclasses.asdict(mc), "train": train, "phases": phases,
+            "data": {k: meta[k] for k in ("vocab_size", "eot_id", "splits")}}
+
+
+def finished_record(run, config: dict) -> dict | None:
+    """The length's record if it was trained with this exact config and ended (final weights
+    written, or diverged): such a length is kept, not trained again."""
+    if not run.train_json.exists():
+        return None
+    rec = read_json(run.train_json, "delete it; the stage retrains that length")
+    if rec.get("config") != _normalised(config):
+        return None
+    return rec if rec.get("diverged") or run.final.exists() else None
+
+
+def _normalised(obj):
+    import json
+    return json.loads(json.dumps(obj, default=str))
+
+
+def chain(prev, cur, blob: dict) -> bool:
+    """Start `cur` from `prev`'s final training state unless `cur` holds a state of this same
+    run already (an interrupted longer length: it resumes from there). True if copied."""
+    from resonator.train import fingerprint as fp_of
+    from resonator.train import load_state
+    if cur.last.exists():
+        with contextlib.suppress(Exception):
+            if load_state(cur.last)["fingerprint"] == fp_of(blob):
+                return False
+    if not prev.last.exists():
+        return False
+    cur.ckpt.mkdir(parents=True, exist_ok=True)
+    atomic_torch_save(cur.last, load_state(prev.last))
+    return True
+
+
+def selection_loss(final_pt: Path, tokens_dir: Path, micro_batch: int, threads: int | None = None) -> dict:
+    """Mean validation NLL per token of the final weights over every validation window: the
+    number a tuning run is selected by (the curve's validations use a fixed subset)."""
+    import torch
+
+    from resonator.checkpoint import load_model
+    from resonator.train import Chunks, evaluate, load_split
+    if threads:
+        torch.set_num_threads(threads)
+    model = load_model(final_pt)
+    chunks = Chunks(load_split(tokens_dir, "val"), model.config.max_seq_len)
+    r = evaluate(model, chunks, None, micro_batch, torch.device("cpu"), contextlib.nullcontext())
+    return {"val_loss": r["val_loss"], "val_tokens": r["val_tokens"], "windows": SELECTION_WINDOWS}
+
+
+def finish_tuning(run, tokens_dir: Path, micro_batch: int, threads: int | None = None) -> dict:
+    """Add the selection loss to a tuning run's record (inf-free: a diverged run has none)
+    and remove its checkpoints: the selection needs only the record, the figure the curve."""
+    rec = read_json(run.train_json, "rerun the tuning stage")
+    if rec.get("diverged"):
+        rec["selection"] = {"val_loss": None, "diverged": True, "windows": SELECTION_WINDOWS}
+    else:
+        rec["selection"] = selection_loss(run.final, tokens_dir, micro_batch, threads)
+    atomic_write_json(run.train_json, rec)
+    shutil.rmtree(run.ckpt, ignore_errors=True)
+    return rec
+
+
+def diverged_later(rec: dict, length: float) -> dict:
+    """The record of a length after an earlier one diverged: the same trajectory, so diverged too."""
+    return {**rec, "length": length, "diverged": True, "error": f"diverged at an earlier length: {rec.get('error')}"}
+
+
+def collect(final_run, lengths: list[float], head: dict) -> dict:
+    """The run's git-tracked train.json (every length's record) and curve.tsv (the longest
+    length's curve, which runs through the shorter ones)."""
+    records = {}
+    for x in lengths:
+        run = final_run.length(x)
+        records[f"{x:g}"] = read_json(run.train_json, "rerun the stage") if run.train_json.exists() else None
+    out = {**head, "lengths": records}
+    atomic_write_json(final_run.train_json, out)
+    longest = final_run.length(lengths[-1]).curve
+    if longest.exists():
+        atomic_write_text(final_run.curve, longest.read_text())
+    return out
+
+
+def is_finite(x) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def phase_table_for(mc, classes_path: Path, seed: int, phases: dict):
+    """The run's phase table (None for a standard model), as pipeline.train builds it."""
+    if mc.kind != "resonator":
+        return None
+    import numpy as np
+
+    from resonator.errors import InputError
+    from resonator.phases import phase_seed, phase_table
+    if not classes_path.exists():
+        raise InputError(classes_path, "does not exist", "run `dvc repro phases` first")
+    return phase_table(np.load(classes_path), mc.phase_init, n_phases=mc.n_phases, seed=phase_seed(seed),
+                       sigma=phases["sigma"], jitter=phases["jitter"])
+
+
+def train_length(run, mc, tc, tokens_dir: Path, seed: int, table, blob: dict, record: dict, label: str,
+                 cuda: bool = False) -> dict:
+    """Train one length into run.dir (resuming its state if there is one) and write its record
+    (rank 0). A diverged run is a result: recorded, final weights removed, exit code 0."""
+    import os
+
+    from resonator.launch import under_launcher
+    from resonator.threads import run_slot, threads_for_run
+    from resonator.train import TrainingDivergedError, train
+    run.dir.mkdir(parents=True, exist_ok=True)
+    record = dict(record)
+    try:
+        if under_launcher():
+            metrics = train(mc, tc, tokens_dir, run.dir, seed=seed, phase_table=table, run_fingerprint=blob,
+                            progress_label=label, threads=int(os.environ.get("RESONATOR_THREADS", "1")))
+        else:
+            with run_slot() as others:
+                threads = None if cuda else threads_for_run(tc.num_threads, others)
+                metrics = train(mc, tc, tokens_dir, run.dir, seed=seed, phase_table=table, run_fingerprint=blob,
+                                progress_label=label, threads=threads)
+        record.update(diverged=False, metrics=metrics)
+    except TrainingDivergedError as e:
+        record.update(diverged=True, error=str(e))
+        if int(os.environ.get("RANK", "0")) == 0:
+            run.final.unlink(missing_ok=True)
+    if int(os.environ.get("RANK", "0")) == 0:
+        atomic_write_json(run.train_json, record)
+    return record

@@ -1,0 +1,72 @@
+"""The ladder in the DAG: the matrices expand to one stage per (rung, variant, lr, tuning seed),
+(rung, variant) and (rung, variant, seed); end to end, `dvc repro ladder_stats` of a 2-rung tiny
+ladder; adding a rung leaves every existing ladder stage up to date."""
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.test_pipeline_dvc import dvc, set_params
+
+RUNGS = {"r16": {"model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "max_seq_len": 32},
+                 "lengths": [0.05, 0.1], "tune_length": 0.05},
+         "r32": {"model": {"d_model": 32, "n_layers": 2, "n_heads": 2, "d_ff": 64, "max_seq_len": 32},
+                 "lengths": [0.05], "tune_length": 0.05}}
+TINY_LADDER = {"profile": "tiny", "ladder.profile": "tiny", "ladder.status": "registered",
+               "ladder.registered": "2026-12-01", "ladder.checks": "warn",
+               "ladder.variants": ["standard", "resonator_phonetic"], "ladder.seeds": [0, 1],
+               "ladder.tune_seeds": [100], "ladder.lr_grid": [0.002, 0.004], "ladder.hypotheses": ["H1a"],
+               "ladder.rungs": RUNGS, "ladder.run": ["r16", "r32"], "profiles.tiny.train.max_steps": None}
+
+
+def stage_names(repo: Path) -> set[str]:
+    out = dvc(repo, "stage", "list", "--name-only").stdout
+    return {line.strip() for line in out.splitlines() if line.strip()}
+
+
+def expected(rungs) -> set[str]:
+    v, s, lrs = ("standard", "resonator_phonetic"), (0, 1), ("0.002", "0.004")
+    return ({f"tune@{r}-{x}-{lr}-100" for r in rungs for x in v for lr in lrs}
+            | {f"select_lr@{r}-{x}" for r in rungs for x in v}
+            | {f"{st}@{r}-{x}-{k}" for st in ("train_rung", "eval_rung") for r in rungs for x in v for k in s}
+            | {"ladder_stats"})
+
+
+def ladder_stages(names: set[str]) -> set[str]:
+    return {n for n in names if n.split("@")[0] in ("tune", "select_lr", "train_rung", "eval_rung", "ladder_stats")}
+
+
+def test_matrix_expands_to_one_stage_per_run(repo_copy):
+    set_params(repo_copy, **TINY_LADDER)
+    assert ladder_stages(stage_names(repo_copy)) == expected(["r16", "r32"])
+
+
+def test_a_draft_ladder_adds_no_run_to_dvc_repro(repo_copy):
+    """The committed draft: ladder_stats (which writes the plan) is the ladder's only stage."""
+    assert ladder_stages(stage_names(repo_copy)) == {"ladder_stats"}
+
+
+@pytest.mark.slow
+def test_ladder_end_to_end_and_a_new_rung_runs_alone(repo_copy):
+    set_params(repo_copy, **TINY_LADDER)
+    dvc(repo_copy, "repro", "ladder_stats")
+    res = repo_copy / "results" / "tiny" / "ladder"
+    doc = json.loads((res / "ladder.json").read_text())
+    assert [c["label"] for c in doc["cells"]] == ["r16 e0.05", "r16 e0.1", "r32 e0.05"]
+    assert all(c["n_runs"] == 4 for c in doc["cells"])
+    assert {r for r in doc["tuning"]} == {"r16", "r32"}
+    assert all(doc["tuning"][r][v]["lr"] in (0.002, 0.004) for r in doc["tuning"] for v in doc["tuning"][r])
+    assert (res / "figures" / "ladder.pdf").exists() and (res / "tex" / "table_verdicts.tex").exists()
+    train = json.loads((repo_copy / "runs/ladder/tiny/final/r16/standard/s1/train.json").read_text())
+    assert set(train["lengths"]) == {"0.05", "0.1"}
+    assert "changed" not in dvc(repo_copy, "status", *sorted(expected(["r16", "r32"]))).stdout
+    # a third rung: only its stages (and the ladder's statistics) are out of date
+    raw = yaml.safe_load((repo_copy / "params.yaml").read_text())
+    raw["ladder"]["rungs"]["r24"] = {"model": {"d_model": 24, "n_layers": 1, "n_heads": 2, "d_ff": 48, "max_seq_len": 32},
+                                     "lengths": [0.05], "tune_length": 0.05}
+    raw["ladder"]["run"].append("r24")
+    (repo_copy / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    out = dvc(repo_copy, "status", *sorted(expected(["r16", "r32", "r24"]))).stdout
+    stale = {line.strip().rstrip(":") for line in out.splitlines() if line and not line.startswith((" ", "\t"))}
+    assert stale == (expected(["r24"]) - {"ladder_stats"}) | {"ladder_stats"}, out

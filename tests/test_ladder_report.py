@@ -1,0 +1,81 @@
+"""ladder_stats on fabricated ladders: a known trend is found through the whole stage, missing
+rungs are reported as such, and every output is the same bytes twice."""
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.ladder_stats import main as ladder_stats
+from resonator.ladder import Ladder
+from resonator.layout import LadderLayout
+from resonator.params import load_params
+from tests.conftest import pinned_params
+from tests.fabricate_ladder import fabricate_finals, fabricate_tuning, write_tokens_meta
+
+SMALL_LADDER = {"ladder.hypotheses": ["H1a", "H2", "H5b"],
+                "ladder.rungs": {"d64": {"model": {"d_model": 64, "n_layers": 2, "n_heads": 2, "d_ff": 256, "max_seq_len": 64},
+                                         "lengths": [0.5, 2.4], "tune_length": 0.5},
+                                 "d256": {"model": {"d_model": 256, "n_layers": 4, "n_heads": 4, "d_ff": 1024,
+                                                    "max_seq_len": 128}, "lengths": [0.5], "tune_length": 0.5}}}
+
+
+def make(d: Path, slope: float = 0.0, missing_rungs=()) -> tuple[Path, list[str]]:
+    d.mkdir(parents=True, exist_ok=True)
+    params = pinned_params(d, "small", **SMALL_LADDER)
+    lad = Ladder(load_params(params))
+    lay = LadderLayout(lad.profile, runs_base=d / "runs", results_base=d / "results")
+    fabricate_tuning(lad, lay)
+    fabricate_finals(lad, lay, slope=slope, missing_rungs=missing_rungs)
+    meta = write_tokens_meta(d / "meta.json")
+    return d, ["--params", str(params), "--runs-root", str(d / "runs"), "--meta", str(meta)]
+
+
+def outputs(root: Path) -> dict[str, bytes]:
+    res = root / "small" / "ladder"
+    files = [res / n for n in ("ladder.json", "verdicts.json", "summary.md")]
+    files += sorted((res / "tex").glob("*.tex")) + sorted((res / "figures").glob("*.pdf"))
+    return {str(f.relative_to(res)): f.read_bytes() for f in files}
+
+
+@pytest.fixture(scope="module")
+def sloped(tmp_path_factory):
+    d, args = make(tmp_path_factory.mktemp("sloped"), slope=0.02)
+    for out in ("out1", "out2"):
+        assert ladder_stats(args + ["--out", str(d / out)]) == 0
+    return d
+
+
+def test_outputs_are_deterministic(sloped):
+    a, b = outputs(sloped / "out1"), outputs(sloped / "out2")
+    assert set(a) >= {"ladder.json", "tex/table_verdicts.tex", "tex/table_trend.tex", "tex/stability.tex",
+                      "figures/ladder.pdf", "figures/tuning.pdf"}
+    assert a == b
+
+
+def test_known_trend_is_found_through_the_stage(sloped):
+    doc = json.loads((sloped / "out1" / "small" / "ladder" / "ladder.json").read_text())
+    trends = {t["id"]: t for t in doc["trends"]}
+    # resonator_phonetic gets +0.02 bits/byte per decade of parameters relative to every other variant
+    h1a = trends["H1a"]["slopes"]["params"]
+    assert h1a["ci_low"] < 0.02 < h1a["ci_high"] and h1a["verdict"] == "changes"
+    h5b = trends["H5b"]["slopes"]["params"]          # neither side is phonetic: no slope
+    assert h5b["ci_low"] < 0 < h5b["ci_high"] and h5b["verdict"] != "changes"
+    assert [c["label"] for c in doc["cells"]] == ["d64 e0.5", "d64 e2.4", "d256 e0.5"]
+    assert all(r["comparison"]["n"] == 10 for c in doc["cells"] for r in c["analysis"]["hypotheses"])
+    # every cell is decided by the main study's rule with its own design MDE
+    assert {r["verdict"] for c in doc["cells"] for r in c["analysis"]["hypotheses"]} <= {
+        "better", "worse", "equivalent", "trivially different", "inconclusive"}
+    assert all(r["mde"]["design"]["mde"] > 0 for c in doc["cells"] for r in c["analysis"]["hypotheses"])
+    tables = sloped / "out1" / "small" / "ladder" / "tex"
+    assert "d256 e0.5" in (tables / "table_verdicts.tex").read_text()
+    assert "H1a" in (tables / "stability.tex").read_text()
+
+
+def test_a_rung_without_runs_is_reported_not_guessed(tmp_path):
+    d, args = make(tmp_path, missing_rungs=("d256",))
+    assert ladder_stats(args + ["--out", str(d / "out")]) == 0
+    doc = json.loads((d / "out" / "small" / "ladder" / "ladder.json").read_text())
+    d256 = next(c for c in doc["cells"] if c["rung"] == "d256")
+    assert d256["n_runs"] == 0 and all(r["verdict"] == "inconclusive" for r in d256["analysis"]["hypotheses"])
+    assert all("d256 e0.5" not in s["verdicts"] for s in doc["stability"].values())
+    assert "--" in (d / "out" / "small" / "ladder" / "tex" / "table_verdicts.tex").read_text()
