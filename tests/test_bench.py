@@ -3,7 +3,7 @@
 import json
 import math
 
-from pipeline import bench
+from tools import bench
 
 TINY = dict(vocab_size=64, max_seq_len=16, d_model=16, n_layers=1, n_heads=2, d_ff=32, batch=2)
 

@@ -201,7 +201,7 @@ def test_stats_uses_exactly_the_planned_runs(study, repo_root):
 
 def test_review_prints_verdicts_margins_and_mdes(study, repo_root):
     tmp_path, p, stats, _ = study
-    r = subprocess.run([sys.executable, "-m", "pipeline.review", "--results", str(tmp_path / "a"),
+    r = subprocess.run([sys.executable, "-m", "tools.review", "--results", str(tmp_path / "a"),
                         "--profile", p.profile], cwd=repo_root, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "seed" in r.stdout and "Holm-level CI" in r.stdout and "MDE des" in r.stdout and "MDE obs" in r.stdout

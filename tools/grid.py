@@ -82,7 +82,7 @@ def main(argv=None) -> int:
                 from pipeline.evaluate import main as eval_main
                 rc = eval_main(["--variant", variant, "--seed", str(seed), "--profile", p.profile])
             else:
-                from pipeline.score import main as score_main
+                from tools.score import main as score_main
                 rc = score_main(["--variant", variant, "--seed", str(seed), "--params", args.params,
                                  "--profile", p.profile])
             if rc:

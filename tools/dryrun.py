@@ -1,6 +1,6 @@
 """CPU dry run of a profile's real model and recipe for a few optimizer steps.
 
-    python -m pipeline.dryrun --profile gpu --variant resonator_phonetic --steps 2
+    python -m tools.dryrun --profile gpu --variant resonator_phonetic --steps 2
 
 Builds the profile's full-size model from its own data and phases, and trains it for `--steps`
 steps on the CPU in fp32 with a small micro-batch, writing to a scratch directory (never to

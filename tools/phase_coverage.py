@@ -1,4 +1,4 @@
-"""Rhyme-class coverage of any tokenizer: python -m pipeline.phase_coverage --tokenizer PATH|gpt2"""
+"""Rhyme-class coverage of any tokenizer: python -m tools.phase_coverage --tokenizer PATH|gpt2"""
 import argparse
 import json
 import sys

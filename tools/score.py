@@ -1,6 +1,6 @@
 """Score one run's final checkpoint on the local tasks WITHOUT lm-eval (GPU nodes that lack it).
 
-    python -m pipeline.score --variant standard --seed 0
+    python -m tools.score --variant standard --seed 0
 
 Writes the same runs/<P>/<variant>/s<seed>/eval.json and eval/items.json as pipeline.evaluate;
 evals/native.py builds the requests exactly as lm-eval does (tests/test_native.py checks that

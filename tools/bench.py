@@ -1,8 +1,8 @@
 """Benchmark: training throughput and peak memory of standard, resonator-fused and resonator-naive.
 
-    python -m pipeline.bench [--sizes small,paper] [--out bench] [--threads N]
-    python -m pipeline.bench --device cuda --dtype bf16 --compile [--peak-tflops 989]
-    python -m pipeline.bench --set small.d_model=256 --set small.batch=4    # change a size
+    python -m tools.bench [--sizes small,paper] [--out bench] [--threads N]
+    python -m tools.bench --device cuda --dtype bf16 --compile [--peak-tflops 989]
+    python -m tools.bench --set small.d_model=256 --set small.batch=4    # change a size
 
 Writes <out>/results_<device>.json and <out>/results_<device>.md. Not a test: numbers depend on
 the machine and on what else runs on it (the load average is recorded next to them).
@@ -280,7 +280,7 @@ def loop_overhead(steps: int, rounds: int, threads: int | None) -> dict:
     res = {"project": [], "bare": []}
     for _ in range(rounds):
         for which in ("bare", "project"):
-            cmd = [sys.executable, "-m", "pipeline.bench", "--loop-one", json.dumps({"which": which, "steps": steps})]
+            cmd = [sys.executable, "-m", "tools.bench", "--loop-one", json.dumps({"which": which, "steps": steps})]
             cmd += ["--threads", str(threads)] if threads else []
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
@@ -438,7 +438,7 @@ def main(argv=None) -> int:
             for variant in VARIANTS:
                 # A fresh process per configuration, so that peak memory is that configuration's own.
                 job = json.dumps({"size": size, "variant": variant, "warmup": warmup, "iters": iters})
-                cmd = [sys.executable, "-m", "pipeline.bench", "--one", job, "--device", args.device,
+                cmd = [sys.executable, "-m", "tools.bench", "--one", job, "--device", args.device,
                        "--dtype", args.dtype]
                 cmd += (["--compile"] if args.compile else []) + (["--threads", str(args.threads)] if args.threads else [])
                 r = subprocess.run(cmd, capture_output=True, text=True)

@@ -1,6 +1,6 @@
 """The reviewer's view: per-seed table of the primary metric and every verdict, in the terminal.
 
-    python -m pipeline.review [--profile small] [--results results]
+    python -m tools.review [--profile small] [--results results]
 
 Per variant (full names) the primary metric of every seed, its mean and sd. Per hypothesis: id,
 its Holm family and the family's size, verdict, mean difference with its Holm-level interval,
