@@ -80,14 +80,12 @@ def curve_block(runs: dict, a: str, b: str, seeds, confidence: float = 0.95, see
     return out
 
 
-def variant_curve(runs: dict, variant: str) -> dict | None:
-    """Mean and sd over a variant's finished seeds of validation loss, at the token counts all
-    its curves share (the descriptive learning-curve figure); None without curves."""
-    curves = [read_curve(r["curve"]) for r in runs.get(variant, {}).values()
-              if r.get("curve") and r.get("train") and not r["train"].get("diverged")]
+def variant_curves(runs: dict, variant: str) -> list[dict]:
+    """Every finished, non-diverged seed's validation loss as rows {seed, tokens, val_loss}, at
+    the token counts all the variant's curves share (the descriptive learning-curve figure)."""
+    curves = {s: read_curve(r["curve"]) for s, r in runs.get(variant, {}).items()
+              if r.get("curve") and r.get("train") and not r["train"].get("diverged")}
     if not curves:
-        return None
-    tokens = sorted(set.intersection(*(set(c) for c in curves)))
-    vals = np.array([[c[t] for t in tokens] for c in curves])
-    sd = vals.std(axis=0, ddof=1) if len(curves) > 1 else np.zeros(len(tokens))
-    return {"tokens": tokens, "mean": vals.mean(axis=0).tolist(), "sd": sd.tolist(), "n": len(curves)}
+        return []
+    tokens = sorted(set.intersection(*(set(c) for c in curves.values())))
+    return [{"seed": s, "tokens": t, "val_loss": c[t]} for s, c in curves.items() for t in tokens]

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from evals import study
-from evals.curves import variant_curve
+from evals.curves import variant_curves
 from evals.design import DESIGN_RULE
 from evals.stats import INCOMPLETE_PAIR_RULE, VERDICT_RULE_V2
 from reporting import figures, prose, tables
@@ -82,7 +82,7 @@ def write(out: Path, p, design: dict, summ: dict, hyps: list[dict], sups: list[d
         figures.fig_forest(plt, hyps, figs / "forest.pdf")
         figures.fig_curve_diff(plt, hyps, figs / "curve_diff.pdf")
         figures.fig_slopes(plt, hyps, per_seed, figs / "slopes.pdf")
-        figures.fig_curves(plt, {v: variant_curve(runs, v) for v in summ}, figs / "curves.pdf")
+        figures.fig_curves(plt, {v: variant_curves(runs, v) for v in summ}, figs / "curves.pdf")
         figures.fig_strip(plt, per_seed, figs / "strip.pdf")
         atomic_write_json(out / "stats.json", study.strict_json({"meta": meta, "variants": summ, "hypotheses": hyps,
                                                                  "superseded": sups}))

@@ -12,8 +12,12 @@ def setup_matplotlib():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    plt.rcParams.update({"pdf.compression": 6, "svg.hashsalt": "resonator", "font.size": 8,
-                         "figure.dpi": 100, "axes.grid": True, "grid.alpha": 0.3})
+    import seaborn as sns
+    # print size: every text at 8 pt or more (figures are placed at or near their natural width)
+    sns.set_theme(context="paper", style="whitegrid", font_scale=1.0,
+                  rc={"font.size": 8, "axes.labelsize": 8, "axes.titlesize": 8, "xtick.labelsize": 8,
+                      "ytick.labelsize": 8, "legend.fontsize": 8, "grid.alpha": 0.4})
+    plt.rcParams.update({"pdf.compression": 6, "svg.hashsalt": "resonator", "figure.dpi": 100})
     return plt
 
 
@@ -32,7 +36,7 @@ VERDICT_COLOURS = {"better": "C2", "worse": "C3", "equivalent": "C0", "trivially
                    "inconclusive": "0.45"}
 
 
-def _grid(plt, n: int, ncols: int = 4, size=(1.9, 1.5)):
+def _grid(plt, n: int, ncols: int = 4, size=(1.6, 1.45)):
     """n small panels on a grid, the unused ones hidden."""
     import math
     nrows = max(1, math.ceil(n / ncols))
@@ -57,7 +61,7 @@ def _symlog_axis(ax, linthresh: float, xs: list[float]):
     ticks = [linthresh] + [10.0 ** k for k in range(math.floor(math.log10(linthresh)) + 1, math.ceil(math.log10(top)))
                            if 10.0 ** k > 3 * linthresh]
     ax.set_xticks(sorted([-t for t in ticks] + [0.0] + ticks))
-    ax.set_xticklabels([f"{t:.2g}" for t in sorted([-t for t in ticks] + [0.0] + ticks)], fontsize=6)
+    ax.set_xticklabels([f"{t:.2g}" for t in sorted([-t for t in ticks] + [0.0] + ticks)])
     ax.minorticks_off()
 
 
@@ -81,9 +85,9 @@ def fig_forest(plt, hyps: list[dict], path: Path):
                      [x for r in rows for x in (r["comparison"]["mean_diff"], r["comparison"]["ci95_low"],
                                                 r["comparison"]["ci95_high"]) if _finite(x)])
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{r['id']} ({r['family']}): {r['verdict']}" for r in rows], fontsize=7)
+    ax.set_yticklabels([f"{r['id']} ({r['family']}): {r['verdict']}" for r in rows])
     ax.set_xlabel("A $-$ B in test bits per byte (linear within twice the largest margin, log beyond);\n"
-                  "thick: Holm-level interval, thin: unadjusted 95%, grey: margin", fontsize=7)
+                  "thick: Holm-level interval, thin: unadjusted 95%, grey: margin")
     savefig(fig, path)
     plt.close(fig)
 
@@ -105,67 +109,80 @@ def fig_curve_diff(plt, hyps: list[dict], path: Path):
             ax.fill_between(x, s["min"], s["max"], color="C0", alpha=0.25, lw=0)
             ax.plot(x, s["mean"], color="C0", lw=1)
         else:
-            ax.text(0.5, 0.5, "no curves", transform=ax.transAxes, ha="center", fontsize=7)
-        ax.set_title(f"{r['id']} (n={len(cd['seeds'])})", fontsize=7)
-        ax.tick_params(labelsize=6)
-    fig.supxlabel("training tokens (M)", fontsize=7)
-    fig.supylabel("val NLL/token, A $-$ B", fontsize=7)
+            ax.text(0.5, 0.5, "no curves", transform=ax.transAxes, ha="center")
+        ax.set_title(f"{r['id']} (n={len(cd['seeds'])})")
+    fig.supxlabel("training tokens (M)")
+    fig.supylabel("val NLL/token, A $-$ B")
     fig.tight_layout()
     savefig(fig, path)
     plt.close(fig)
 
 
 def fig_slopes(plt, hyps: list[dict], per_seed: dict, path: Path):
-    """One panel per hypothesis: each used seed's value of B and A joined by a line (pairing)."""
+    """One panel per hypothesis: each used seed's value of B and A joined by a line (the pairing),
+    seaborn's lineplot with the seed as the unit."""
+    import pandas as pd
+    import seaborn as sns
     fig, axes = _grid(plt, len(hyps))
-    for ax, r in zip(axes, hyps):
+    for ax, r in zip(axes, hyps, strict=True):
         a, b = per_seed.get(r["a"], {}), per_seed.get(r["b"], {})
-        for s in r["seeds"]:
-            ax.plot([0, 1], [b[s], a[s]], "-o", color="0.4", ms=2, lw=0.6)
-        ax.set_xticks([0, 1])
-        ax.set_xticklabels(["B", "A"], fontsize=6)
+        df = pd.DataFrame([{"side": x, "seed": s, "value": v[s]} for s in r["seeds"] for x, v in ((0, b), (1, a))])
+        if not df.empty:
+            sns.lineplot(data=df, x="side", y="value", units="seed", estimator=None, ax=ax, color="0.4", lw=0.6,
+                         marker="o", markersize=3)
+        ax.set_xticks([0, 1], ["B", "A"])
         ax.set_xlim(-0.3, 1.3)
-        ax.set_title(f"{r['id']}: {r['verdict']}", fontsize=7)
-        ax.tick_params(labelsize=6)
-    fig.supylabel("test bits per byte (one line per seed)", fontsize=7)
+        ax.set(xlabel=None, ylabel=None)
+        ax.set_title(f"{r['id']}: {r['verdict']}")
+    fig.supylabel("test bits per byte (one line per seed)")
     fig.tight_layout()
     savefig(fig, path)
     plt.close(fig)
 
 
-def fig_curves(plt, curves: dict, path: Path):
-    """Validation loss against training tokens per variant, mean +- sd over seeds."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.0))
-    for i, (v, c) in enumerate(curves.items()):
-        if c is None:
-            continue
-        x = [t / 1e6 for t in c["tokens"]]
-        lo = [m - s for m, s in zip(c["mean"], c["sd"])]
-        hi = [m + s for m, s in zip(c["mean"], c["sd"])]
-        ax.plot(x, c["mean"], label=v, color=f"C{i % 10}", lw=1, ls="-" if i < 10 else "--")
-        ax.fill_between(x, lo, hi, color=f"C{i % 10}", alpha=0.2, lw=0)
+def fig_curves(plt, curves: dict[str, list[dict]], path: Path):
+    """Validation loss against training tokens per variant: the mean over seeds with a band of
+    one sd over seeds (seaborn's lineplot over per-seed rows). Variants, in params.yaml's order,
+    are told apart by colour and, past ten, dashes."""
+    import pandas as pd
+    import seaborn as sns
+    rows = [row | {"variant": v, "Mtokens": row["tokens"] / 1e6} for v, rs in curves.items() for row in rs]
+    fig, ax = plt.subplots(figsize=(6.0, 3.4))
+    if rows:
+        order = [v for v in curves if curves[v]]
+        palette = dict(zip(order, sns.color_palette("tab10", 10) * (len(order) // 10 + 1), strict=False))
+        dashes = {v: "" if i < 10 else (4, 2) for i, v in enumerate(order)}
+        sns.lineplot(data=pd.DataFrame(rows), x="Mtokens", y="val_loss", hue="variant", style="variant",
+                     hue_order=order, style_order=order, palette=palette, dashes=dashes, errorbar="sd",
+                     lw=1, ax=ax)
+        sns.move_legend(ax, "upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False, title=None)
+        # the first quarter of training falls steeply for every variant; the y range shows the rest
+        top = max(r["val_loss"] for r in rows if r["tokens"] >= 0.25 * max(q["tokens"] for q in rows))
+        ax.set_ylim(min(r["val_loss"] for r in rows) - 0.02, top + 0.02)
     ax.set_xlabel("training tokens (M)")
-    ax.set_ylabel("val NLL per token (mean $\\pm$ sd over seeds)")
-    ax.legend(fontsize=6, ncol=2)
+    ax.set_ylabel("validation NLL per token\n(mean, band: $\\pm$1 sd over seeds)")
     savefig(fig, path)
     plt.close(fig)
 
 
 def fig_strip(plt, per_seed: dict, path: Path):
-    """Every run's primary metric, one dot per seed, the mean as a bar."""
+    """Every run's primary metric, one dot per seed (a swarm: no random jitter, so the same data
+    give the same figure), the mean over seeds as a bar; variants in params.yaml's order."""
     import math
 
-    import numpy as np
-    variants = list(per_seed)
-    fig, ax = plt.subplots(figsize=(5.5, 2.8))
-    for i, v in enumerate(variants):
-        vals = [x for x in per_seed[v].values() if x is not None and math.isfinite(x)]
-        jitter = np.linspace(-0.15, 0.15, len(vals)) if len(vals) > 1 else [0.0]
-        ax.scatter(np.full(len(vals), i) + jitter, vals, s=8, color=f"C{i % 10}")
-        if vals:
-            ax.hlines(np.mean(vals), i - 0.25, i + 0.25, color="k", lw=1)
-    ax.set_xticks(range(len(variants)))
-    ax.set_xticklabels(variants, rotation=30, ha="right")
-    ax.set_ylabel("test bits per byte (one dot per seed)")
+    import pandas as pd
+    import seaborn as sns
+    rows = [{"variant": v, "seed": s, "value": x} for v, vals in per_seed.items() for s, x in vals.items()
+            if x is not None and math.isfinite(x)]
+    order = list(per_seed)
+    fig, ax = plt.subplots(figsize=(6.0, 0.28 * len(order) + 0.9))
+    if rows:
+        df = pd.DataFrame(rows)
+        sns.swarmplot(data=df, x="value", y="variant", order=order, hue="variant", hue_order=order,
+                      palette="tab10", size=3, legend=False, ax=ax)
+        sns.pointplot(data=df, x="value", y="variant", order=order, estimator="mean", errorbar=None,
+                      linestyle="none", marker="|", markersize=12, color="k", ax=ax)
+    ax.set_xlabel("test bits per byte (one dot per seed; bar: mean)")
+    ax.set_ylabel(None)
     savefig(fig, path)
     plt.close(fig)
