@@ -21,11 +21,17 @@ def setup_matplotlib():
     return plt
 
 
-def savefig(fig, path: Path):
+def savefig(fig, path: Path, png: bool = False):
+    """The PDF the paper includes; with `png`, a PNG beside it (dvc.yaml's top-level plots show
+    it offline, and summary.md embeds it). Neither carries a date or version stamp."""
     import io
     buf = io.BytesIO()
     fig.savefig(buf, format="pdf", bbox_inches="tight", metadata={"CreationDate": None, "ModDate": None})
     atomic_write_bytes(path, buf.getvalue())
+    if png:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=150, bbox_inches="tight", metadata={"Software": None})
+        atomic_write_bytes(path.with_suffix(".png"), buf.getvalue())
 
 
 # ---------------------------------------------------------------------------
@@ -52,24 +58,10 @@ def _finite(*xs) -> bool:
     return all(x is not None and math.isfinite(x) for x in xs)
 
 
-def _symlog_axis(ax, linthresh: float, xs: list[float]):
-    """Symmetric log x axis with a few plain-number ticks: 0, +-linthresh and decades beyond."""
-    import math
-    top = max([abs(x) for x in xs] + [linthresh]) * 1.3
-    ax.set_xscale("symlog", linthresh=linthresh, linscale=2)
-    ax.set_xlim(-top, top)
-    ticks = [linthresh] + [10.0 ** k for k in range(math.floor(math.log10(linthresh)) + 1, math.ceil(math.log10(top)))
-                           if 10.0 ** k > 3 * linthresh]
-    ax.set_xticks(sorted([-t for t in ticks] + [0.0] + ticks))
-    ax.set_xticklabels([f"{t:.2g}" for t in sorted([-t for t in ticks] + [0.0] + ticks)])
-    ax.minorticks_off()
+LARGE_EFFECT = 10   # |difference| beyond this many margins: drawn on a panel of its own scale
 
 
-def fig_forest(plt, hyps: list[dict], path: Path):
-    """Per hypothesis: mean paired difference, its Holm-level sign-flip interval (thick), the
-    unadjusted 95% interval (thin) and the equivalence margin (grey band), coloured by verdict."""
-    rows = [r for r in hyps if r["comparison"]][::-1]
-    fig, ax = plt.subplots(figsize=(5.8, 0.32 * len(rows) + 1.1))
+def _forest_panel(ax, rows: list[dict]):
     for i, r in enumerate(rows):
         c, m = r["comparison"], r["margin"]["value"]
         ax.fill_betweenx([i - 0.38, i + 0.38], -m, m, color="0.88", lw=0)
@@ -80,15 +72,32 @@ def fig_forest(plt, hyps: list[dict], path: Path):
             ax.plot([c["ci_low"], c["ci_high"]], [i, i], color=colour, lw=2.6, alpha=0.6)
         ax.plot([c["mean_diff"]], [i], "o", color=colour, ms=3.5)
     ax.axvline(0, color="k", lw=0.8)
-    if rows:   # linear within +-2 margins, logarithmic beyond: large and margin-sized effects both readable
-        _symlog_axis(ax, 2 * max(r["margin"]["value"] for r in rows),
-                     [x for r in rows for x in (r["comparison"]["mean_diff"], r["comparison"]["ci95_low"],
-                                                r["comparison"]["ci95_high"]) if _finite(x)])
-    ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{r['id']} ({r['family']}): {r['verdict']}" for r in rows])
-    ax.set_xlabel("A $-$ B in test bits per byte (linear within twice the largest margin, log beyond);\n"
-                  "thick: Holm-level interval, thin: unadjusted 95%, grey: margin")
-    savefig(fig, path)
+    ax.set_yticks(range(len(rows)), [f"{r['id']} ({r['family']}): {r['verdict']}" for r in rows])
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.grid(axis="y", visible=False)
+
+
+def fig_forest(plt, hyps: list[dict], path: Path):
+    """Per hypothesis: mean paired difference, its Holm-level sign-flip interval (thick), the
+    unadjusted 95% interval (thin) and the equivalence margin (grey band), coloured by verdict.
+    Effects beyond LARGE_EFFECT margins get a panel with its own linear scale, so that they do
+    not squash the margin-sized intervals of the others."""
+    rows = [r for r in hyps if r["comparison"]][::-1]
+    large = [r for r in rows if abs(r["comparison"]["mean_diff"]) > LARGE_EFFECT * r["margin"]["value"]]
+    small = [r for r in rows if r not in large]
+    panels = [g for g in (small, large) if g]
+    if not panels:
+        panels = [[]]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(5.8, 0.3 * max(len(rows), 1) + 0.9 * len(panels)),
+                             height_ratios=[max(len(g), 1) for g in panels], squeeze=False)
+    for ax, g in zip(axes[:, 0], panels, strict=True):
+        _forest_panel(ax, g)
+    axes[-1, 0].set_xlabel("A $-$ B in test bits per byte; thick: Holm-level interval, thin: unadjusted 95%, "
+                           "grey: margin")
+    if len(panels) == 2:
+        axes[1, 0].set_title(f"effects beyond {LARGE_EFFECT} margins (own scale)", loc="left")
+    fig.tight_layout()
+    savefig(fig, path, png=True)
     plt.close(fig)
 
 
@@ -161,7 +170,7 @@ def fig_curves(plt, curves: dict[str, list[dict]], path: Path):
         ax.set_ylim(min(r["val_loss"] for r in rows) - 0.02, top + 0.02)
     ax.set_xlabel("training tokens (M)")
     ax.set_ylabel("validation NLL per token\n(mean, band: $\\pm$1 sd over seeds)")
-    savefig(fig, path)
+    savefig(fig, path, png=True)
     plt.close(fig)
 
 
@@ -184,5 +193,5 @@ def fig_strip(plt, per_seed: dict, path: Path):
                       linestyle="none", marker="|", markersize=12, color="k", ax=ax)
     ax.set_xlabel("test bits per byte (one dot per seed; bar: mean)")
     ax.set_ylabel(None)
-    savefig(fig, path)
+    savefig(fig, path, png=True)
     plt.close(fig)

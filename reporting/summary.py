@@ -29,6 +29,8 @@ def summary_md(p, design: dict, summ: dict, hyps: list[dict], sups: list[dict], 
             "Δ = A − B in the test metric's units; the Holm-level interval is the sign-flip interval at the "
             "hypothesis' Holm step (it excludes 0 exactly when Holm rejects); the 95% interval is unadjusted.", "",
             tables.hypotheses_md(hyps),
+            "![Every hypothesis: the difference, its Holm-level and 95% intervals, the margin](figures/forest.png)", "",
+            "![Every run's test score, one dot per seed, the mean per variant](figures/strip.png)", "",
             "## Beside the verdicts (never used for one)", "",
             "Design MDE: from the pilot's sd and the planned pairs; observed MDE: from these seeds' sd; both at the "
             f"Holm first-step level and {design['meta']['power']:.0%} power. Multi-bootstrap: seeds and test documents "
@@ -39,6 +41,7 @@ def summary_md(p, design: dict, summ: dict, hyps: list[dict], sups: list[dict], 
             f"Mean over seeds, the sign-flip 95% interval (unadjusted) and the {CURVE_BAND}; figure: "
             "figures/curve_diff.pdf.", "",
             tables.curve_md(hyps),
+            "![Validation loss per variant, mean and one sd over seeds](figures/curves.png)", "",
             "## What each verdict says", "", prose.claims(design, hyps, style),
             "## Conclusion", "", prose.conclusion(design, hyps, style),
             "## The design (before any run)", "", tables.design_md(design),
