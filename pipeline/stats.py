@@ -76,6 +76,7 @@ def write(out: Path, p, design: dict, summ: dict, hyps: list[dict], sups: list[d
                            ("table_prereg.tex", tables.prereg_latex(p)),
                            ("superseded.tex", tables.superseded_latex(sups)),
                            ("claims.tex", prose.claims(design, hyps, latex)),
+                           ("abstract.tex", prose.abstract_result(hyps, latex)),
                            ("conclusion.tex", prose.conclusion(design, hyps, latex))):
             atomic_write_text(tex / name, text)
         plt = figures.setup_matplotlib()
