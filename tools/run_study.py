@@ -1,6 +1,7 @@
 """Train and evaluate every planned run through DVC, N runs at a time.
 
     python -m tools.run_study -j 2 && dvc repro
+    python -m tools.run_study --ladder -j 2 [--rungs d64]     # the ladder's rungs in ladder.run
 
 `dvc repro` runs one stage at a time. On 2 cores two runs at once train 1.15-1.2x the
 tokens per second of one alone (README, Speed) and overlap each stage's start-up, and
@@ -9,6 +10,11 @@ the numerics do not change (2 processes of 1 thread either way). This tool runs 
 stage, N such jobs at once, seed by seed (so an interrupted study has whole seeds);
 DVC skips stages that are already up to date, so rerunning it resumes. Afterwards
 `dvc repro` runs what is left (stats, analyze, paper).
+
+With --ladder, each rung in ladder.run goes in three phases, each N stages at once: every
+tuning run, every learning-rate selection, then every (seed, variant)'s final run and its
+evaluation, seed-major; then ladder_stats. A rung finishes before the next starts, so an
+interrupted ladder resumes with whole rungs committed.
 """
 from __future__ import annotations
 
@@ -44,34 +50,77 @@ def repro(name: str, log_path: Path) -> int:
     return rc
 
 
-def run_one(job: tuple[str, str, int], logs: Path) -> tuple[tuple[str, str, int], int]:
-    group, variant, seed = job
-    for stage in ("train", "eval"):
-        name = f"{stage}_{group}@{variant}-{seed}"
+def run_chain(names: tuple[str, ...], logs: Path) -> int:
+    """Stages that must run in order (a training stage, then its evaluation)."""
+    for name in names:
         rc = repro(name, logs / f"{name}.log")
         if rc:
-            return job, rc
-    return job, 0
+            return rc
+    return 0
+
+
+def run_parallel(chains: list[tuple[str, ...]], n: int, logs: Path, label: str) -> list[tuple[str, ...]]:
+    """Each chain in order, n chains at once; the failed chains."""
+    failed = []
+    with ThreadPoolExecutor(n) as pool:
+        futures = {pool.submit(run_chain, c, logs): c for c in chains}
+        for k, fut in enumerate(as_completed(futures), 1):
+            chain, rc = futures[fut], fut.result()
+            status = "done" if rc == 0 else f"FAILED (exit {rc}, see {logs})"
+            print(f"[{label} {k}/{len(chains)}] {chain[0]}: {status}", flush=True)
+            if rc:
+                failed.append(chain)
+    return failed
+
+
+def stage_names() -> list[str]:
+    out = subprocess.run(["dvc", "stage", "list", "--name-only"], capture_output=True, text=True, check=True).stdout
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def ladder_chains(rung: str, variants: list[str], seeds: list[int], names: list[str]) -> list[list[tuple[str, ...]]]:
+    """The rung's phases, each a list of chains that may run at once: every tuning run; every
+    learning-rate selection; every (seed, variant)'s final run then its evaluation, seed-major."""
+    tune = [(n,) for n in names if n.startswith(f"tune@{rung}-")]
+    select = [(f"select_lr@{rung}-{v}",) for v in variants]
+    final = [(f"train_rung@{rung}-{v}-{s}", f"eval_rung@{rung}-{v}-{s}") for s in seeds for v in variants]
+    return [tune, select, final]
+
+
+def run_ladder(n: int, logs: Path, only: list[str] | None) -> int:
+    from resonator.ladder import Ladder
+    lad = Ladder(load_params())
+    rungs = [r for r in lad.raw.get("run", []) if not only or r in only]
+    if not rungs:
+        print("no rung to run: ladder.run is empty (a draft) or --rungs names none of it", file=sys.stderr)
+        return 1
+    names = stage_names()
+    for rung in rungs:
+        for phase, label in zip(ladder_chains(rung, lad.variants, lad.seeds, names), ("tune", "select", "final"),
+                                strict=True):
+            failed = run_parallel(phase, n, logs, f"{rung} {label}")
+            if failed:
+                print(f"{len(failed)} stage chain(s) of {rung} failed; rerun this command to retry them",
+                      file=sys.stderr)
+                return 1
+    return 0 if repro("ladder_stats", logs / "ladder_stats.log") == 0 else 1
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-j", "--jobs", type=int, default=2, help="runs at once (default 2)")
     ap.add_argument("--logs", default="logs/run_study", help="one log per stage")
+    ap.add_argument("--ladder", action="store_true",
+                    help="run the ladder's rungs (ladder.run) instead of the main study")
+    ap.add_argument("--rungs", nargs="+", help="with --ladder: only these rungs")
     args = ap.parse_args(argv)
-    p = load_params()
     logs = Path(args.logs)
     logs.mkdir(parents=True, exist_ok=True)
-    todo = jobs(p)
-    failed = []
-    with ThreadPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(run_one, j, logs) for j in todo]
-        for k, fut in enumerate(as_completed(futures), 1):
-            job, rc = fut.result()
-            print(f"[{k}/{len(todo)}] {job[1]} s{job[2]}: " + ("done" if rc == 0 else f"FAILED (exit {rc}, see {logs})"),
-                  flush=True)
-            if rc:
-                failed.append(job)
+    if args.ladder:
+        return run_ladder(args.jobs, logs, args.rungs)
+    p = load_params()
+    chains = [(f"train_{g}@{v}-{s}", f"eval_{g}@{v}-{s}") for g, v, s in jobs(p)]
+    failed = run_parallel(chains, args.jobs, logs, "run")
     if failed:
         print(f"{len(failed)} run(s) failed; rerun this command to retry them", file=sys.stderr)
     return 1 if failed else 0
