@@ -1,5 +1,6 @@
-"""tools.run_study: the order in which it hands stages to DVC (no DVC run here)."""
-from tools.run_study import jobs, ladder_chains
+"""tools.run_study --ladder: the order in which it hands stages to DVC (no DVC run here; the main
+study's order is tested in tests/test_grid.py)."""
+from tools.run_study import ladder_chains
 
 
 def test_ladder_phases_tune_select_then_final_seed_major():
@@ -12,11 +13,3 @@ def test_ladder_phases_tune_select_then_final_seed_major():
                          ("train_rung@d64-resonator_phonetic-0", "eval_rung@d64-resonator_phonetic-0")]
     assert final[-1] == ("train_rung@d64-resonator_phonetic-1", "eval_rung@d64-resonator_phonetic-1")
 
-
-def test_main_study_jobs_are_seed_major(repo_root):
-    from resonator.params import load_params
-    p = load_params(repo_root / "params.yaml")
-    order = jobs(p)
-    seeds = [s for _, _, s in order]
-    assert seeds == sorted(seeds)
-    assert len(order) == len(p.runs())
