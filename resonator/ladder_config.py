@@ -22,8 +22,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from resonator.config import (ModelConfig, Name, PosFloat, PosInt, Section, _derived, _heads_divide_width, _unwrap,
-                              describe, doc, dotted)
+from resonator.config import (
+    ModelConfig,
+    Name,
+    PosFloat,
+    PosInt,
+    Section,
+    _derived,
+    _heads_divide_width,
+    _unwrap,
+    describe,
+    doc,
+    dotted,
+)
 
 GRID_RATIO_RTOL = 0.01     # "log-spaced": every ratio of neighbours within 1% of the first
 STATUSES = ("draft", "registered")

@@ -19,7 +19,6 @@ from resonator.config import Study, parse_study
 from resonator.errors import ProjectError
 
 
-
 class ParamsError(ProjectError, ValueError):
     """params.yaml is malformed; the message names the file and the key."""
 
@@ -228,6 +227,7 @@ def matching_d_ff(cfg, target: float, measure=None) -> int:
     """The d_ff that brings `measure(cfg)` (default: the parameter count; or flops_per_token)
     closest to `target`. Both are linear in d_ff, so one step of d_ff gives the slope."""
     from dataclasses import replace
+
     from resonator.model import count_params
 
     measure = measure or count_params

@@ -4,8 +4,16 @@ import math
 import numpy as np
 import pytest
 
-from evals.design import (DESIGN_RULE, design_check, mde_equivalence_signflip, mde_signflip, min_attainable_p,
-                          min_seeds, power_signflip, simulated_intervals)
+from evals.design import (
+    DESIGN_RULE,
+    design_check,
+    mde_equivalence_signflip,
+    mde_signflip,
+    min_attainable_p,
+    min_seeds,
+    power_signflip,
+    simulated_intervals,
+)
 from evals.stats import min_detectable_effect, sign_flip_p, signflip_ci, tost_signflip
 
 

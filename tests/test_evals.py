@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from evals.scoring import rolling_windows, score_requests  # noqa: E402
+from evals.scoring import rolling_windows  # noqa: E402
 from evals.tasks import HubTaskError, TaskDataError, task_configs  # noqa: E402
 from resonator.checkpoint import save_model  # noqa: E402
 from resonator.model import ModelConfig, build_model  # noqa: E402

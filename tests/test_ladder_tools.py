@@ -6,8 +6,8 @@ import pytest
 from resonator.ladder import Ladder
 from resonator.params import load_params
 from tests.test_ladder_runs import stage_copy, template  # noqa: F401  (the tiny stage fixture)
-from tools.ladder_budget import budget, pieces, report, stage_seconds
 from tools.ladder_bench import main as bench
+from tools.ladder_budget import budget, pieces, report, stage_seconds
 
 
 def test_bench_measures_every_rung_and_the_budget_adds_up(template, tmp_path, monkeypatch):  # noqa: F811

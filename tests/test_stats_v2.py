@@ -9,9 +9,23 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from evals.stats import (VERDICT_RULE_V2, VERDICTS_V2, analyse_family_v2, decide_v2, holm_adjust, holm_ci_levels,
-                         holm_equivalence, multi_bootstrap, normality_check, per_item_paired_bootstrap,
-                         sign_flip_p, sign_flip_p_one_sided, signflip_ci, tost_paired, tost_signflip)
+from evals.stats import (
+    VERDICT_RULE_V2,
+    VERDICTS_V2,
+    analyse_family_v2,
+    decide_v2,
+    holm_adjust,
+    holm_ci_levels,
+    holm_equivalence,
+    multi_bootstrap,
+    normality_check,
+    per_item_paired_bootstrap,
+    sign_flip_p,
+    sign_flip_p_one_sided,
+    signflip_ci,
+    tost_paired,
+    tost_signflip,
+)
 
 
 def brute_one_sided(d, alternative):

@@ -16,8 +16,16 @@ import torch.nn.functional as F
 from resonator.checkpoint import load_model
 from resonator.model import ModelConfig, build_model
 from resonator.tokenizer import file_record
-from resonator.train import (Chunks, CheckpointMismatchError, TrainConfig, TrainingDivergedError,
-                             derive_seeds, epoch_order, evaluate, train)
+from resonator.train import (
+    CheckpointMismatchError,
+    Chunks,
+    TrainConfig,
+    TrainingDivergedError,
+    derive_seeds,
+    epoch_order,
+    evaluate,
+    train,
+)
 
 torch.set_num_threads(1)
 V = 64

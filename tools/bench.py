@@ -158,8 +158,7 @@ def instrument_overhead(size: dict, device: str, iters: int = 5) -> dict:
     installed, so this should equal plain), and wrapped with all three instruments."""
     import torch
 
-    from resonator.instruments import (ComplexityAnalyzer, FrequencyAnalyzer, InstrumentedTransformer,
-                                       ResonanceAnalyzer)
+    from resonator.instruments import ComplexityAnalyzer, FrequencyAnalyzer, InstrumentedTransformer, ResonanceAnalyzer
     from resonator.model import ModelConfig, build_model
     s = dict(size)
     batch = s.pop("batch")
@@ -482,7 +481,7 @@ def main(argv=None) -> int:
             inst = instrument_overhead(SIZES["small"], args.device)
         except Exception as e:  # noqa: BLE001
             inst = {"error": f"{type(e).__name__}: {e}"}
-    meta = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "device": args.device,
+    meta = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "device": args.device,
             "device_name": device_name(args.device), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "dtype": args.dtype, "compile": args.compile,
             "python": platform.python_version(), "load_average_at_end": os.getloadavg(),

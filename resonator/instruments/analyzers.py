@@ -6,7 +6,6 @@ import zlib
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.func import functional_call
 
 from resonator.instruments.base import Instrument
