@@ -68,7 +68,7 @@ def analyse_cell(view: CellView, runs: dict, bpt: float, pilot: dict) -> dict:
     pairs = {}
     for t in h["tests"]:
         q = study.paired_values(view, tables, t)
-        pairs[t["id"]] = {"seeds": list(q["used"]), "d": [float(a - b) for a, b in zip(q["x"], q["y"])]}
+        pairs[t["id"]] = {"seeds": list(q["used"]), "d": [float(a - b) for a, b in zip(q["x"], q["y"], strict=True)]}
     return {"design": design, "hypotheses": records, "pairs": pairs}
 
 

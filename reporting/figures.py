@@ -97,7 +97,7 @@ def fig_curve_diff(plt, hyps: list[dict], path: Path):
     over seeds with the min-max band over seeds; dashed: the margin as nats per token."""
     import math
     fig, axes = _grid(plt, len(hyps))
-    for ax, r in zip(axes, hyps):
+    for ax, r in zip(axes, hyps, strict=True):
         cd = r["curve_diff"]
         s = cd.get("series")
         ax.axhline(0, color="k", lw=0.6)

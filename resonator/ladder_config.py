@@ -60,7 +60,7 @@ class Rung(Section):
 
     @model_validator(mode="after")
     def _lengths(self):
-        if any(b <= a for a, b in zip(self.lengths, self.lengths[1:])):
+        if any(b <= a for a, b in zip(self.lengths, self.lengths[1:], strict=False)):
             raise ValueError(f"lengths {self.lengths} are not strictly ascending")
         if self.tune_length != self.lengths[0]:
             raise ValueError(f"tune_length {self.tune_length:g} is not the shortest length {self.lengths[0]:g} "
@@ -124,9 +124,9 @@ class Ladder(Section):
         for key in ("variants", "seeds", "hypotheses", "lr_grid", "tune_seeds"):
             _unique(getattr(self, key), key)
         g = self.lr_grid
-        if any(b <= a for a, b in zip(g, g[1:])):
+        if any(b <= a for a, b in zip(g, g[1:], strict=False)):
             raise ValueError(f"lr_grid {g} is not strictly ascending")
-        ratios = [b / a for a, b in zip(g, g[1:])]
+        ratios = [b / a for a, b in zip(g, g[1:], strict=False)]
         if any(abs(r / ratios[0] - 1) > GRID_RATIO_RTOL for r in ratios):
             raise ValueError(f"lr_grid {g} is not log-spaced (ratios {[round(r, 3) for r in ratios]})")
         _unique(self.run, "run")

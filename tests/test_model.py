@@ -72,7 +72,7 @@ def test_fused_equals_naive_outputs_and_gradients(kw):
     assert (lf - ln).abs().max() < 1e-5
     Lf.backward()
     Ln.backward()
-    for (name, pf), (_, pn) in zip(fused.named_parameters(), naive.named_parameters()):
+    for (name, pf), (_, pn) in zip(fused.named_parameters(), naive.named_parameters(), strict=True):
         assert pf.grad is not None, name
         assert torch.allclose(pf.grad, pn.grad, atol=1e-6, rtol=1e-4), name
     assert fused.blocks[0].attn.lam.grad.abs().sum() > 0 and fused.phase.grad.abs().sum() > 0
@@ -121,7 +121,7 @@ def test_loss_ignores_minus_one_targets():
 
 def test_same_seed_same_init():
     a, b, c = model(cfg(), 5), model(cfg(), 5), model(cfg(), 6)
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
     assert not torch.equal(a.wte.weight, c.wte.weight)
 
 

@@ -45,14 +45,14 @@ def sleep():
 def exact_sign_flip_p(diffs: list[Fraction]) -> Fraction:
     """Brute force in rational arithmetic: share of sign patterns with |sum| >= |observed sum|."""
     observed = abs(sum(diffs))
-    hits = sum(abs(sum(s * v for s, v in zip(signs, diffs))) >= observed
+    hits = sum(abs(sum(s * v for s, v in zip(signs, diffs, strict=True))) >= observed
                for signs in itertools.product((1, -1), repeat=len(diffs)))
     return Fraction(hits, 2 ** len(diffs))
 
 
 def decimal_diffs(x, y) -> list[Fraction]:
     """x - y exactly, reading the inputs as the decimals they were typed as."""
-    return [Fraction(repr(a)) - Fraction(repr(b)) for a, b in zip(x, y)]
+    return [Fraction(repr(a)) - Fraction(repr(b)) for a, b in zip(x, y, strict=True)]
 
 
 # --------------------------------------------------------------------------- paired t

@@ -69,7 +69,7 @@ def test_exclusion_reason_threshold():
 
 def test_document_scores_average_to_the_byte_weighted_metric(tmp_path):
     ll, nbytes = np.array([-700.0, -90.0, -2500.0]), np.array([400, 50, 1500])
-    items = [{"doc_id": i, "bits_per_byte": [float(a), int(b)]} for i, (a, b) in enumerate(zip(ll, nbytes))]
+    items = [{"doc_id": i, "bits_per_byte": [float(a), int(b)]} for i, (a, b) in enumerate(zip(ll, nbytes, strict=True))]
     (tmp_path / "items.json").write_text(json.dumps({"lm_test": items}))
     ids, scores = study.document_scores(tmp_path / "items.json")
     assert ids == [0, 1, 2]

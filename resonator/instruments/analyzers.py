@@ -37,7 +37,7 @@ def band_shares(power: torch.Tensor) -> dict:
     p = power[1:].double()
     thirds = np.array_split(np.arange(len(p)), 3)
     total = p.sum().item() or 1.0
-    return {name: p[idx].sum().item() / total for name, idx in zip(("low", "mid", "high"), thirds)}
+    return {name: p[idx].sum().item() / total for name, idx in zip(("low", "mid", "high"), thirds, strict=True)}
 
 
 def effective_rank(h: torch.Tensor) -> float:
