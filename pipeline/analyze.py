@@ -59,7 +59,7 @@ def analyse_run(ckpt: Path, probe: torch.Tensor, classes: np.ndarray, init_phase
     if res.get("applicable"):
         out["blend_mean"] = res["blend"]["mean"] if "blend" in res else None
         out["blend_values"] = res["blend"]["values"] if "blend" in res else None
-        lam = [l for l in res["lambda"] if l is not None]
+        lam = [row for row in res["lambda"] if row is not None]
         out["lambda"] = lam or None
         out["lambda_abs_mean"] = float(np.mean(np.abs(lam))) if lam else None
         out["lambda_r_share"] = float(np.mean(res["lambda_r_share"])) if res["lambda_r_share"] else None

@@ -17,9 +17,9 @@ def test_bench_measures_every_rung_and_the_budget_adds_up(template, tmp_path, mo
     assert bench(["--steps", "3", "--out", str(out)]) == 0
     m = json.loads(out.read_text())
     assert set(m["rungs"]) == {"r16", "r32"} and m["start_s"] > 0
-    for r, variants in m["rungs"].items():
+    for variants in m["rungs"].values():
         assert set(variants) == {"standard", "resonator_phonetic"}
-        for v, x in variants.items():
+        for x in variants.values():
             assert x["tokens_per_s"] > 0 and x["forward_tokens_per_s"] > 0 and x["steps"] == 3
         assert variants["standard"]["eval_s"] > 0                 # the first variant's evaluation, timed
     from tools.ladder_budget import main as budget_main

@@ -146,7 +146,7 @@ def test_tied_embedding_and_init_scales():
 def test_bias_layout():
     m = model(cfg())
     a = m.blocks[0].attn
-    assert all(l.bias is None for l in (a.q, a.k, a.v, a.out))
+    assert all(lin.bias is None for lin in (a.q, a.k, a.v, a.out))
     assert m.blocks[0].mlp.fc.bias is not None and m.blocks[0].mlp.proj.bias is not None
     assert torch.allclose(m.blend, torch.full((32,), 0.3)) and torch.allclose(a.lam, torch.full((2,), 0.1))
 

@@ -141,7 +141,7 @@ def attention_micro(device: str, dtype: str, warmup: int = 3, iters: int = 10) -
         ref = impls["naive"]().float()
     res = {}
     for name, fn in impls.items():
-        def step():
+        def step(fn=fn):
             with autocast(device, dtype):
                 y = fn()
             y.float().sum().backward()
@@ -321,7 +321,7 @@ def concurrency(steps: int, variants=("resonator_phonetic", "standard")) -> dict
                                        cwd=d, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
         def finish(jobs):
-            for d, p in jobs:
+            for _, p in jobs:
                 log = p.communicate()[0]
                 if p.returncode != 0:
                     raise RuntimeError(log[-2000:])
@@ -367,7 +367,8 @@ def parse_sizes(names: str, sets: list[str]) -> dict:
                 raise KeyError(field)
             sizes[size][field] = int(value)
         except (ValueError, KeyError) as e:
-            raise SystemExit(f"--set {item!r}: expected SIZE.FIELD=INT with FIELD in {list(SIZES['small'])} ({e})")
+            raise SystemExit(
+                f"--set {item!r}: expected SIZE.FIELD=INT with FIELD in {list(SIZES['small'])} ({e})") from None
     wanted = [n for n in names.split(",") if n]
     for n in wanted:
         if n not in sizes:

@@ -259,7 +259,7 @@ class ResonanceAnalyzer(_AttentionInputs):
         if not self.last.get("applicable"):
             return {}
         figs = {}
-        lam = [l for l in self.last["lambda"] if l is not None]
+        lam = [row for row in self.last["lambda"] if row is not None]
         if lam:
             fig, ax = plt.subplots(figsize=(3.5, 2.5))
             im = ax.imshow(np.array(lam), cmap="coolwarm", aspect="auto")
