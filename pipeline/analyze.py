@@ -164,10 +164,10 @@ def main(argv=None) -> int:
         return analyze(p, staged)
 
 
-def analyze(p, analysis_dir: Path) -> int:
+def _analyse_runs(p, classes: np.ndarray) -> tuple[dict, list[dict], torch.Tensor | None]:
+    """The instruments' readings of every finished run ({variant: {seed: readings}}), the runs
+    skipped (missing or diverged, with the reason) and the probe batch (None if none was read)."""
     lay = p.layout
-    classes = np.load(lay.classes)
-    out = lay.results
     per_run, skipped = {}, []
     probe = None
     for variant, seed in p.runs():
@@ -184,10 +184,11 @@ def analyze(p, analysis_dir: Path) -> int:
             probe = probe_batch(lay.tokens, p.active["model"]["max_seq_len"])
         per_run.setdefault(variant, {})[seed] = analyse_run(run.final, probe, classes,
                                                             initial_phases(p, variant, seed, classes))
-    summary = {v: {c: spread([r.get(c) for r in runs.values()]) for c in SCALARS} for v, runs in per_run.items()}
-    atomic_write_json(analysis_dir / "analysis.json", {"summary": summary, "runs": per_run, "skipped": skipped,
-                                                       "probe_windows": PROBE_WINDOWS})
-    plt = setup_matplotlib()
+    return per_run, skipped, probe
+
+
+def _figures(plt, per_run: dict, analysis_dir: Path) -> list[tuple[str, str]]:
+    """Writes the figures into analysis_dir; returns (file name, caption) of each written."""
     figs = []
     # lambda by layer and head (mean over seeds) for the phonetic resonator
     lam_runs = [r["lambda"] for r in per_run.get("resonator_phonetic", {}).values() if r.get("lambda")]
@@ -225,6 +226,19 @@ def analyze(p, analysis_dir: Path) -> int:
     ax.legend(fontsize=6)
     savefig(fig, analysis_dir / "spectra.pdf")
     figs.append(("spectra.pdf", "power spectra of the last layer's residual stream"))
+    return figs
+
+
+def analyze(p, analysis_dir: Path) -> int:
+    lay = p.layout
+    classes = np.load(lay.classes)
+    out = lay.results
+    per_run, skipped, probe = _analyse_runs(p, classes)
+    summary = {v: {c: spread([r.get(c) for r in runs.values()]) for c in SCALARS} for v, runs in per_run.items()}
+    atomic_write_json(analysis_dir / "analysis.json", {"summary": summary, "runs": per_run, "skipped": skipped,
+                                                       "probe_windows": PROBE_WINDOWS})
+    plt = setup_matplotlib()
+    figs = _figures(plt, per_run, analysis_dir)
     if summary:
         body = (f"We ran the three instruments of the framework on the final checkpoint of each of the "
                 f"{sum(len(r) for r in per_run.values())} finished runs, on the same {probe.shape[0]} windows of "
