@@ -89,8 +89,9 @@ def initial_phases(p, variant: str, seed: int, classes: np.ndarray) -> torch.Ten
 SCALARS = ["blend_mean", "lambda_abs_mean", "lambda_r_share", "attention_rhyme", "attention_other",
            "dloss_lambda_zero", "dloss_blend_zero", "dloss_phases_shuffled", "r_mean_init", "r_sd_keys_init",
            "r_mean_final", "r_sd_keys_final", "spectral_entropy", "effective_rank", "attention_entropy"]
-LABELS = {"blend_mean": r"mean $\sigma(b)$", "lambda_abs_mean": r"mean $|\lambda|$", "lambda_r_share": r"$\lambda R$ share",
-          "attention_rhyme": "attn. rhyme pairs", "attention_other": "attn. other pairs",
+LABELS = {"blend_mean": r"mean $\sigma(b)$", "lambda_abs_mean": r"mean $|\lambda|$",
+          "lambda_r_share": r"$\lambda R$ share", "attention_rhyme": "attn. rhyme pairs",
+          "attention_other": "attn. other pairs",
           "dloss_lambda_zero": r"$\Delta$loss $\lambda{=}0$", "dloss_blend_zero": r"$\Delta$loss blend${=}0$",
           "dloss_phases_shuffled": r"$\Delta$loss shuffled $\phi$", "r_mean_init": r"mean $R$, init",
           "r_sd_keys_init": r"sd$_j R_{ij}$, init", "r_mean_final": r"mean $R$, trained",
@@ -100,8 +101,8 @@ LABELS = {"blend_mean": r"mean $\sigma(b)$", "lambda_abs_mean": r"mean $|\lambda
 
 def spread(values):
     v = [x for x in values if x is not None]
-    return {"n": len(v), "mean": float(np.mean(v)) if v else None, "sd": float(np.std(v, ddof=1)) if len(v) > 1 else None,
-            "per_seed": values}
+    return {"n": len(v), "mean": float(np.mean(v)) if v else None,
+            "sd": float(np.std(v, ddof=1)) if len(v) > 1 else None, "per_seed": values}
 
 
 PHASE_COLS = ["blend_mean", "lambda_abs_mean", "lambda_r_share", "attention_rhyme", "attention_other",
@@ -144,7 +145,8 @@ def table(summary: dict, cols: list[str], caption: str, transpose: bool = False)
             f"\\caption{{{caption}}}\\end{{table}}\n")
 
 
-PHASE_CAPTION = ("Phase-channel readings of the resonator variants (columns; prefix resonator\\_ omitted) on a fixed test-split probe batch, final checkpoints, mean "
+PHASE_CAPTION = ("Phase-channel readings of the resonator variants (columns; prefix resonator\\_ omitted) on a "
+                 "fixed test-split probe batch, final checkpoints, mean "
                  "$\\pm$ sd over seeds. $\\Delta$loss: loss change when $\\lambda$ is zeroed, the blend is zeroed, or "
                  "phase rows are shuffled (computed on substituted parameters; the trained model is unchanged). "
                  "Attention columns: mean attention weight on rhyming and on other token pairs. "
@@ -207,7 +209,8 @@ def _figures(plt, per_run: dict, analysis_dir: Path) -> list[tuple[str, str]]:
         savefig(fig, analysis_dir / "lambda.pdf")
         figs.append(("lambda.pdf", "learned $\\lambda$ by layer and head (phonetic resonator, mean over seeds; "
                      "initialised at 0.1)"))
-    blends = [x for r in per_run.get("resonator_phonetic", {}).values() if r.get("blend_values") for x in r["blend_values"]]
+    blends = [x for r in per_run.get("resonator_phonetic", {}).values() if r.get("blend_values")
+              for x in r["blend_values"]]
     if blends:
         fig, ax = plt.subplots(figsize=(2.6, 2.1))
         ax.hist(blends, bins=30)
@@ -245,15 +248,16 @@ def analyze(p, analysis_dir: Path) -> int:
                 "the test split (Tables~\\ref{tab:phase-readings} and~\\ref{tab:shared-readings}, "
                 "Figure~\\ref{fig:instruments}).\n\n")
         ph = summary.get("resonator_phonetic", {})
-        dl, db, ds = (ph.get(k, {}).get("mean") for k in ("dloss_lambda_zero", "dloss_blend_zero", "dloss_phases_shuffled"))
+        dl, db, ds = (ph.get(k, {}).get("mean")
+                      for k in ("dloss_lambda_zero", "dloss_blend_zero", "dloss_phases_shuffled"))
         if None not in (dl, db, ds):
             # Generated, like every result sentence: which path the trained network actually uses.
             where = ("it uses the phase channel through the embedding blend, hardly through the attention bias"
                      if abs(dl) < 0.01 * abs(db) else
                      "both the attention bias and the embedding blend carry part of the phase channel")
             body += (f"In the phonetic resonator, zeroing every $\\lambda$ changes the probe loss by {num(dl)} nats on "
-                     f"average, zeroing the blend by {num(db)}, and shuffling the rows of the phase table by {num(ds)}: "
-                     f"{where}.\n\n")
+                     f"average, zeroing the blend by {num(db)}, and shuffling the rows of the phase table by "
+                     f"{num(ds)}: {where}.\n\n")
         body += table(summary, PHASE_COLS, PHASE_CAPTION + "\\label{tab:phase-readings}", transpose=True)
         body += table(summary, SHARED_COLS, SHARED_CAPTION + "\\label{tab:shared-readings}")
     else:

@@ -189,7 +189,8 @@ def check_references(lad: Ladder, study) -> tuple[str, str] | None:
     for i, v in enumerate(lad.variants):
         if v not in study.variants:
             close = difflib.get_close_matches(v, list(study.variants), n=1)
-            return f"ladder.variants[{i}]", f"unknown variant '{v}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+            return (f"ladder.variants[{i}]",
+                    f"unknown variant '{v}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
     tests = {t.id: t for t in study.hypotheses.tests}
     for i, hid in enumerate(lad.hypotheses):
         if hid not in tests:

@@ -59,7 +59,8 @@ def test_simulated_intervals_are_signflip_ci():
 def test_mde_signflip_decreases_with_n_and_is_close_to_t():
     mdes = [mde_signflip(n, 1.0, n_sim=400, seed=1) for n in (6, 8, 10, 12)]
     assert all(a > b for a, b in zip(mdes, mdes[1:], strict=False)), mdes
-    for n, m in zip((8, 10, 12), mdes[1:], strict=True):          # normal data: the sign-flip test is about as powerful as t
+    # normal data: the sign-flip test is about as powerful as t
+    for n, m in zip((8, 10, 12), mdes[1:], strict=True):
         assert 0.85 < m / min_detectable_effect(n, 1.0) < 1.25, (n, m)
     assert mde_signflip(10, 2.0, n_sim=400, seed=1) == pytest.approx(2 * mdes[2], rel=1e-12)
     assert mde_signflip(10, 1.0, n_sim=400, seed=1) == mdes[2]                  # deterministic given the seed
@@ -84,7 +85,8 @@ def test_mde_equivalence_signflip():
     n, n_sim, sd = 8, 200, 0.5
     m = mde_equivalence_signflip(n, sd, n_sim=n_sim, seed=5)
     z = np.random.default_rng(5).standard_normal((n_sim, n))
-    direct = {f: np.mean([tost_signflip(sd * zi, np.zeros(n), m * f)["equivalent"] for zi in z]) for f in (0.999, 1.001)}
+    direct = {f: np.mean([tost_signflip(sd * zi, np.zeros(n), m * f)["equivalent"] for zi in z])
+              for f in (0.999, 1.001)}
     assert direct[1.001] >= 0.8 > direct[0.999]
     margins = [mde_equivalence_signflip(k, 1.0, n_sim=300) for k in (6, 9, 12)]
     assert all(a > b for a, b in zip(margins, margins[1:], strict=False)), margins

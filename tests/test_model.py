@@ -212,7 +212,8 @@ def test_phase_table_is_used_and_checked():
                                        (dict(pos_init="xavier"), "pos_init"), (dict(n_layers=0), "n_layers"),
                                        (dict(attn_impl="flash"), "attn_impl"), (dict(phase_init="vowel"), "phase_init"),
                                        (dict(vocab_size=-5), "vocab_size"), (dict(dropout=1.0), "dropout"),
-                                       (dict(use_blend="no"), "use_blend"), (dict(lambda_init=float("nan")), "lambda_init")])
+                                       (dict(use_blend="no"), "use_blend"),
+                                       (dict(lambda_init=float("nan")), "lambda_init")])
 def test_bad_config(kw, field):
     with pytest.raises(ValueError, match=rf"(?s)ModelConfig.*\b{field}\b"):
         cfg(**kw)
@@ -297,9 +298,11 @@ def test_per_parameter_init_pairs_every_shared_weight(repo_root):
     # the notebook position embedding is the matched one, 50 times larger
     assert torch.allclose(built["standard_notebook"]["wpe.weight"], 50 * built["standard"]["wpe.weight"])
     # and the sequential (design v1) init does not pair them: this is what the audit found
-    seq = {v: build_model(dataclasses.replace(p.model_config(v, 512), init_pairing="sequential"), generator=torch.Generator().manual_seed(7)).state_dict()
+    seq = {v: build_model(dataclasses.replace(p.model_config(v, 512), init_pairing="sequential"),
+                          generator=torch.Generator().manual_seed(7)).state_dict()
            for v in ("standard", "resonator_phonetic")}
-    assert not torch.equal(seq["standard"]["blocks.1.attn.q.weight"], seq["resonator_phonetic"]["blocks.1.attn.q.weight"])
+    assert not torch.equal(seq["standard"]["blocks.1.attn.q.weight"],
+                           seq["resonator_phonetic"]["blocks.1.attn.q.weight"])
 
 
 def test_per_parameter_init_draws_the_registered_distributions():

@@ -91,7 +91,8 @@ def measure_one(size: dict, variant: str, device: str, dtype: str, compile_: boo
     net = torch.compile(model) if compile_ else model
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    x = torch.randint(0, cfg.vocab_size, (batch, cfg.max_seq_len), generator=torch.Generator().manual_seed(1)).to(device)
+    x = torch.randint(0, cfg.vocab_size, (batch, cfg.max_seq_len),
+                      generator=torch.Generator().manual_seed(1)).to(device)
 
     def step():
         with autocast(device, dtype):
@@ -164,7 +165,8 @@ def instrument_overhead(size: dict, device: str, iters: int = 5) -> dict:
     batch = s.pop("batch")
     model = build_model(ModelConfig(kind="resonator", dropout=0.0, **s),
                         generator=torch.Generator().manual_seed(0)).to(device).eval()
-    x = torch.randint(0, s["vocab_size"], (batch, s["max_seq_len"]), generator=torch.Generator().manual_seed(1)).to(device)
+    x = torch.randint(0, s["vocab_size"], (batch, s["max_seq_len"]),
+                      generator=torch.Generator().manual_seed(1)).to(device)
     wrapped = InstrumentedTransformer(model)
 
     def timeit(fn, warmup=3, n=iters):
@@ -512,7 +514,8 @@ def main(argv=None) -> int:
         for variant, parts in runs.items():
             row = _model_row(name, parts, rounds, peak, args)
             rows.append(row)
-            print(f"{name:6s} {variant:16s} {row['tokens_per_s']:10.0f} tok/s  {row['peak_mem_mb']:8.0f} MB", flush=True)
+            print(f"{name:6s} {variant:16s} {row['tokens_per_s']:10.0f} tok/s  {row['peak_mem_mb']:8.0f} MB",
+                  flush=True)
     _add_relative_to_standard(rows, sizes)
     micro, inst, loop, conc = _extra_measurements(args)
     meta = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "device": args.device,
@@ -560,7 +563,8 @@ def report(meta, rows, micro, inst, device, loop=None, conc=None) -> str:
                   f"{100 * r['fraction_of_matmul_peak']:.1f}% | {r['peak_mem_mb']:.0f} |"
                   + (f" {100 * r['mfu']:.1f}% |" if cuda else f" {r['peak_mem_delta_mb']:.0f} |"))
     if loop:
-        md += ["", f"Training loop, small profile's phonetic resonator (1 thread, micro-batch 16 x 2), {loop['steps']} optimizer steps, "
+        md += ["", "Training loop, small profile's phonetic resonator (1 thread, micro-batch 16 x 2), "
+               f"{loop['steps']} optimizer steps, "
                f"{loop['rounds']} fresh processes each, alternating (median tokens/s): project loop "
                f"{loop['median']['project']:,.0f}, bare nanoGPT-style loop {loop['median']['bare']:,.0f}; "
                f"ratio {loop['project_over_bare']:.3f}."]

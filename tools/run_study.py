@@ -68,8 +68,8 @@ def main(argv=None) -> int:
         futures = [pool.submit(run_one, j, logs) for j in todo]
         for k, fut in enumerate(as_completed(futures), 1):
             job, rc = fut.result()
-            print(f"[{k}/{len(todo)}] {job[1]} s{job[2]}: " + ("done" if rc == 0 else f"FAILED (exit {rc}, see {logs})"),
-                  flush=True)
+            print(f"[{k}/{len(todo)}] {job[1]} s{job[2]}: "
+                  + ("done" if rc == 0 else f"FAILED (exit {rc}, see {logs})"), flush=True)
             if rc:
                 failed.append(job)
     if failed:
