@@ -1,6 +1,7 @@
 """Thin lm-eval CLI that knows the `resonator` model (lm-eval's stock CLI cannot discover it).
 
-    python -m evals --model_args checkpoint=runs/small/standard/s0/ckpt/final.pt,tokenizer=data/small/tokenizer/tokenizer.json \
+    python -m evals --model_args checkpoint=runs/small/standard/s0/ckpt/final.pt,\
+tokenizer=data/small/tokenizer/tokenizer.json \
         --tasks lm_test,rhyme --data_dir data/small/evalsets --output_path out/ --log_samples --batch_size 16
 """
 import os
@@ -61,7 +62,8 @@ def main(argv=None) -> int:
         atomic_write_text(out / "results.json", json.dumps(res, indent=1, default=str))
         if samples:
             for task, rows in samples.items():
-                atomic_write_text(out / f"samples_{task}.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in rows))
+                atomic_write_text(out / f"samples_{task}.jsonl",
+                                  "".join(json.dumps(r, default=str) + "\n" for r in rows))
     print(json.dumps(metrics, indent=1))
     return 0
 

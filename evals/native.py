@@ -49,7 +49,7 @@ class NativeScorer:
                 owner.append(i)
         scores = score_requests(self.model, flat, self.max_len, self.batch_size, self.device)
         ll = [0.0] * len(docs)
-        for i, (s, _) in zip(owner, scores):
+        for i, (s, _) in zip(owner, scores, strict=True):
             ll[i] += s
         words = [len(re.split(r"\s+", d["text"])) for d in docs]
         nbytes = [len(d["text"].encode("utf-8")) for d in docs]
@@ -68,7 +68,7 @@ class NativeScorer:
             pairs += [(context_fn(d), " " + c) for c in ch]
         lls = [s for s, _ in self.loglikelihood(pairs)]
         items = []
-        for i, (d, (start, ch)) in enumerate(zip(docs, spans)):
+        for i, (d, (start, ch)) in enumerate(zip(docs, spans, strict=True)):
             ll = np.array(lls[start:start + len(ch)])
             norm = ll / np.array([float(len(c)) for c in ch])
             gold = gold_fn(d)

@@ -772,7 +772,8 @@ def per_item_paired_bootstrap(a_items, b_items, n_boot: int = 10_000, seed: int 
     per_item = (a - b).mean(axis=0)
     n_items = len(per_item)
     rng = np.random.default_rng(seed)
-    blocks = (rng.integers(0, n_items, size=(min(_BOOT_CHUNK, n_boot - lo), n_items)) for lo in range(0, n_boot, _BOOT_CHUNK))
+    blocks = (rng.integers(0, n_items, size=(min(_BOOT_CHUNK, n_boot - lo), n_items))
+              for lo in range(0, n_boot, _BOOT_CHUNK))
     means = np.concatenate([per_item[idx].mean(axis=1) for idx in blocks])
     lo, hi = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
     return {"mean_diff": float(per_item.mean()), "ci_low": float(lo), "ci_high": float(hi), **bootstrap_p(means),

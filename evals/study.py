@@ -91,7 +91,8 @@ def bytes_per_token(meta: dict, path) -> dict:
         test = meta["splits"]["test"]
         b, t = int(test["bytes"]), int(test["tokens"])
     except (KeyError, TypeError, ValueError):
-        raise InputError(path, "has no splits.test.bytes and splits.test.tokens", "rerun `dvc repro tokenize`") from None
+        raise InputError(path, "has no splits.test.bytes and splits.test.tokens",
+                         "rerun `dvc repro tokenize`") from None
     if b <= 0 or t <= 0:
         raise InputError(path, f"records {b} test bytes and {t} test tokens", "rerun `dvc repro tokenize`")
     return {"bytes": b, "tokens": t, "bytes_per_token": b / t}
@@ -209,7 +210,8 @@ def describe_hardware(hw: dict) -> str:
 
 def train_hardware(runs: dict) -> list[str]:
     """Where the runs were trained (not where the statistics ran), each distinct machine once."""
-    found = (((r.get("train") or {}).get("provenance") or {}).get("hardware") for v in runs.values() for r in v.values())
+    found = (((r.get("train") or {}).get("provenance") or {}).get("hardware")
+             for v in runs.values() for r in v.values())
     return list(dict.fromkeys(describe_hardware(hw) for hw in found if hw))
 
 
@@ -492,7 +494,8 @@ def superseded(p) -> list[dict]:
         recorded = doc.get("meta", {}).get("prereg_hash", "")
         if not recorded.startswith(s["prereg_hash"]):
             raise InputError(path, f"records pre-registration {recorded[:12] or 'none'}, not the superseded "
-                                   f"version's {s['prereg_hash']}", "point hypotheses.supersedes[].results at its results")
+                                   f"version's {s['prereg_hash']}",
+                             "point hypotheses.supersedes[].results at its results")
         rows = [recorded_row(r) for r in doc.get("hypotheses", [])]
         out.append({"version": s["version"], "prereg_hash": s["prereg_hash"], "reason": s["reason"],
                     "results": s["results"], "verdict_rule": doc.get("meta", {}).get("verdict_rule"), "rows": rows})

@@ -53,7 +53,8 @@ def seed_slopes(cells: list[dict], terms: list[str]) -> dict:
     centre = {t: float(np.mean([c[TERMS[t]] for c in cells])) for t in kept}
     span = {t: float(np.ptp([c[TERMS[t]] for c in cells])) for t in kept}
     X = np.array([[1.0] + [c[TERMS[t]] - centre[t] for t in kept] for c in cells]) if cells else np.zeros((0, 1))
-    D = np.array([[dict(zip(c["seeds"], c["d"]))[s] for c in cells] for s in seeds]) if seeds else np.zeros((0, len(cells)))
+    D = (np.array([[dict(zip(c["seeds"], c["d"], strict=True))[s] for c in cells] for s in seeds]) if seeds
+         else np.zeros((0, len(cells))))
     B = D @ np.linalg.pinv(X).T if seeds and kept else np.zeros((len(seeds), 1 + len(kept)))
     return {"cells": len(cells), "seeds": seeds, "excluded_seeds": [s for s in every if s not in common],
             "terms": kept, "dropped": [t for t in terms if t not in kept], "centre": centre, "span": span, "B": B}

@@ -57,10 +57,11 @@ def select(grid: list[float], seeds: list[int], losses: dict[float, dict[int, fl
             vals.append(losses[lr][s])
         v = np.array(vals, dtype=float)
         finite = v[np.isfinite(v)]
-        rows.append({"lr": lr, "mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 and np.isfinite(v).all()
-                     else None, "min": float(finite.min()) if len(finite) else None,
+        rows.append({"lr": lr, "mean": float(v.mean()),
+                     "sd": float(v.std(ddof=1)) if len(v) > 1 and np.isfinite(v).all() else None,
+                     "min": float(finite.min()) if len(finite) else None,
                      "max": float(finite.max()) if len(finite) else None, "n_diverged": int((~np.isfinite(v)).sum()),
-                     "per_seed": {str(s): x for s, x in zip(seeds, vals)}})
+                     "per_seed": {str(s): x for s, x in zip(seeds, vals, strict=True)}})
     best = min(range(len(grid)), key=lambda i: (rows[i]["mean"], grid[i]))
     edge = "smallest" if best == 0 else "largest" if best == len(grid) - 1 else None
     return {"lr": grid[best], "index": best, "edge": edge, "extend_with": extension(grid, edge) if edge else None,

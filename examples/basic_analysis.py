@@ -13,8 +13,7 @@ import torch
 matplotlib.use("Agg")
 
 from resonator import ModelConfig, build_model  # noqa: E402
-from resonator.instruments import (ComplexityAnalyzer, FrequencyAnalyzer, InstrumentedTransformer,  # noqa: E402
-                                   ResonanceAnalyzer)
+from resonator.instruments import ComplexityAnalyzer, FrequencyAnalyzer, InstrumentedTransformer, ResonanceAnalyzer  # noqa: E402
 
 
 def main(argv=None):

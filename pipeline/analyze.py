@@ -59,7 +59,7 @@ def analyse_run(ckpt: Path, probe: torch.Tensor, classes: np.ndarray, init_phase
     if res.get("applicable"):
         out["blend_mean"] = res["blend"]["mean"] if "blend" in res else None
         out["blend_values"] = res["blend"]["values"] if "blend" in res else None
-        lam = [l for l in res["lambda"] if l is not None]
+        lam = [row for row in res["lambda"] if row is not None]
         out["lambda"] = lam or None
         out["lambda_abs_mean"] = float(np.mean(np.abs(lam))) if lam else None
         out["lambda_r_share"] = float(np.mean(res["lambda_r_share"])) if res["lambda_r_share"] else None
@@ -89,8 +89,9 @@ def initial_phases(p, variant: str, seed: int, classes: np.ndarray) -> torch.Ten
 SCALARS = ["blend_mean", "lambda_abs_mean", "lambda_r_share", "attention_rhyme", "attention_other",
            "dloss_lambda_zero", "dloss_blend_zero", "dloss_phases_shuffled", "r_mean_init", "r_sd_keys_init",
            "r_mean_final", "r_sd_keys_final", "spectral_entropy", "effective_rank", "attention_entropy"]
-LABELS = {"blend_mean": r"mean $\sigma(b)$", "lambda_abs_mean": r"mean $|\lambda|$", "lambda_r_share": r"$\lambda R$ share",
-          "attention_rhyme": "attn. rhyme pairs", "attention_other": "attn. other pairs",
+LABELS = {"blend_mean": r"mean $\sigma(b)$", "lambda_abs_mean": r"mean $|\lambda|$",
+          "lambda_r_share": r"$\lambda R$ share", "attention_rhyme": "attn. rhyme pairs",
+          "attention_other": "attn. other pairs",
           "dloss_lambda_zero": r"$\Delta$loss $\lambda{=}0$", "dloss_blend_zero": r"$\Delta$loss blend${=}0$",
           "dloss_phases_shuffled": r"$\Delta$loss shuffled $\phi$", "r_mean_init": r"mean $R$, init",
           "r_sd_keys_init": r"sd$_j R_{ij}$, init", "r_mean_final": r"mean $R$, trained",
@@ -100,8 +101,8 @@ LABELS = {"blend_mean": r"mean $\sigma(b)$", "lambda_abs_mean": r"mean $|\lambda
 
 def spread(values):
     v = [x for x in values if x is not None]
-    return {"n": len(v), "mean": float(np.mean(v)) if v else None, "sd": float(np.std(v, ddof=1)) if len(v) > 1 else None,
-            "per_seed": values}
+    return {"n": len(v), "mean": float(np.mean(v)) if v else None,
+            "sd": float(np.std(v, ddof=1)) if len(v) > 1 else None, "per_seed": values}
 
 
 PHASE_COLS = ["blend_mean", "lambda_abs_mean", "lambda_r_share", "attention_rhyme", "attention_other",
@@ -144,7 +145,8 @@ def table(summary: dict, cols: list[str], caption: str, transpose: bool = False)
             f"\\caption{{{caption}}}\\end{{table}}\n")
 
 
-PHASE_CAPTION = ("Phase-channel readings of the resonator variants (columns; prefix resonator\\_ omitted) on a fixed test-split probe batch, final checkpoints, mean "
+PHASE_CAPTION = ("Phase-channel readings of the resonator variants (columns; prefix resonator\\_ omitted) on a "
+                 "fixed test-split probe batch, final checkpoints, mean "
                  "$\\pm$ sd over seeds. $\\Delta$loss: loss change when $\\lambda$ is zeroed, the blend is zeroed, or "
                  "phase rows are shuffled (computed on substituted parameters; the trained model is unchanged). "
                  "Attention columns: mean attention weight on rhyming and on other token pairs. "
@@ -164,10 +166,10 @@ def main(argv=None) -> int:
         return analyze(p, staged)
 
 
-def analyze(p, analysis_dir: Path) -> int:
+def _analyse_runs(p, classes: np.ndarray) -> tuple[dict, list[dict], torch.Tensor | None]:
+    """The instruments' readings of every finished run ({variant: {seed: readings}}), the runs
+    skipped (missing or diverged, with the reason) and the probe batch (None if none was read)."""
     lay = p.layout
-    classes = np.load(lay.classes)
-    out = lay.results
     per_run, skipped = {}, []
     probe = None
     for variant, seed in p.runs():
@@ -184,10 +186,11 @@ def analyze(p, analysis_dir: Path) -> int:
             probe = probe_batch(lay.tokens, p.active["model"]["max_seq_len"])
         per_run.setdefault(variant, {})[seed] = analyse_run(run.final, probe, classes,
                                                             initial_phases(p, variant, seed, classes))
-    summary = {v: {c: spread([r.get(c) for r in runs.values()]) for c in SCALARS} for v, runs in per_run.items()}
-    atomic_write_json(analysis_dir / "analysis.json", {"summary": summary, "runs": per_run, "skipped": skipped,
-                                                       "probe_windows": PROBE_WINDOWS})
-    plt = setup_matplotlib()
+    return per_run, skipped, probe
+
+
+def _figures(plt, per_run: dict, analysis_dir: Path) -> list[tuple[str, str]]:
+    """Writes the figures into analysis_dir; returns (file name, caption) of each written."""
     figs = []
     # lambda by layer and head (mean over seeds) for the phonetic resonator
     lam_runs = [r["lambda"] for r in per_run.get("resonator_phonetic", {}).values() if r.get("lambda")]
@@ -206,7 +209,8 @@ def analyze(p, analysis_dir: Path) -> int:
         savefig(fig, analysis_dir / "lambda.pdf")
         figs.append(("lambda.pdf", "learned $\\lambda$ by layer and head (phonetic resonator, mean over seeds; "
                      "initialised at 0.1)"))
-    blends = [x for r in per_run.get("resonator_phonetic", {}).values() if r.get("blend_values") for x in r["blend_values"]]
+    blends = [x for r in per_run.get("resonator_phonetic", {}).values() if r.get("blend_values")
+              for x in r["blend_values"]]
     if blends:
         fig, ax = plt.subplots(figsize=(2.6, 2.1))
         ax.hist(blends, bins=30)
@@ -225,21 +229,35 @@ def analyze(p, analysis_dir: Path) -> int:
     ax.legend(fontsize=6)
     savefig(fig, analysis_dir / "spectra.pdf")
     figs.append(("spectra.pdf", "power spectra of the last layer's residual stream"))
+    return figs
+
+
+def analyze(p, analysis_dir: Path) -> int:
+    lay = p.layout
+    classes = np.load(lay.classes)
+    out = lay.results
+    per_run, skipped, probe = _analyse_runs(p, classes)
+    summary = {v: {c: spread([r.get(c) for r in runs.values()]) for c in SCALARS} for v, runs in per_run.items()}
+    atomic_write_json(analysis_dir / "analysis.json", {"summary": summary, "runs": per_run, "skipped": skipped,
+                                                       "probe_windows": PROBE_WINDOWS})
+    plt = setup_matplotlib()
+    figs = _figures(plt, per_run, analysis_dir)
     if summary:
         body = (f"We ran the three instruments of the framework on the final checkpoint of each of the "
                 f"{sum(len(r) for r in per_run.values())} finished runs, on the same {probe.shape[0]} windows of "
                 "the test split (Tables~\\ref{tab:phase-readings} and~\\ref{tab:shared-readings}, "
                 "Figure~\\ref{fig:instruments}).\n\n")
         ph = summary.get("resonator_phonetic", {})
-        dl, db, ds = (ph.get(k, {}).get("mean") for k in ("dloss_lambda_zero", "dloss_blend_zero", "dloss_phases_shuffled"))
+        dl, db, ds = (ph.get(k, {}).get("mean")
+                      for k in ("dloss_lambda_zero", "dloss_blend_zero", "dloss_phases_shuffled"))
         if None not in (dl, db, ds):
             # Generated, like every result sentence: which path the trained network actually uses.
             where = ("it uses the phase channel through the embedding blend, hardly through the attention bias"
                      if abs(dl) < 0.01 * abs(db) else
                      "both the attention bias and the embedding blend carry part of the phase channel")
             body += (f"In the phonetic resonator, zeroing every $\\lambda$ changes the probe loss by {num(dl)} nats on "
-                     f"average, zeroing the blend by {num(db)}, and shuffling the rows of the phase table by {num(ds)}: "
-                     f"{where}.\n\n")
+                     f"average, zeroing the blend by {num(db)}, and shuffling the rows of the phase table by "
+                     f"{num(ds)}: {where}.\n\n")
         body += table(summary, PHASE_COLS, PHASE_CAPTION + "\\label{tab:phase-readings}", transpose=True)
         body += table(summary, SHARED_COLS, SHARED_CAPTION + "\\label{tab:shared-readings}")
     else:

@@ -59,7 +59,8 @@ def evaluate_length(run, cfg: dict, data: Layout, seed: int, cuda: bool, head: d
     with atomic_dir(run.eval_dir) as staged:
         atomic_write_text(staged / "results.json", json.dumps(res, indent=1, default=str))
         for task, rows in samples.items():
-            atomic_write_text(staged / f"samples_{task}.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in rows))
+            atomic_write_text(staged / f"samples_{task}.jsonl",
+                              "".join(json.dumps(r, default=str) + "\n" for r in rows))
         atomic_write_json(staged / "items.json", per_item_scores(samples))
         atomic_write_json(staged / "eval.json", record)
     return record

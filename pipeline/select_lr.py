@@ -51,14 +51,17 @@ def main(argv=None) -> int:
     lad = Ladder(p)
     lad.rung(args.rung)
     if args.variant not in lad.variants:
-        raise ProjectError(f"{p.path}: key 'ladder.variants'", f"does not list '{args.variant}'", "add it, or pick another")
+        raise ProjectError(f"{p.path}: key 'ladder.variants'", f"does not list '{args.variant}'",
+                           "add it, or pick another")
     choice = select(lad.lr_grid, lad.tune_seeds, tuning_losses(lad, args.rung, args.variant))
     best = choice["rows"][choice["index"]]
     if choice["edge"]:
         err = ProjectError(f"{p.path}: key 'ladder.lr_grid'",
                            f"{args.rung}/{args.variant}: the lowest mean validation loss ({best['mean']:.4f} nats over "
-                           f"{len(lad.tune_seeds)} tuning seeds) is at {choice['lr']:g}, the grid's {choice['edge']} value",
-                           f"extend the grid: add {choice['extend_with']:g} to ladder.lr_grid (the best must be interior)")
+                           f"{len(lad.tune_seeds)} tuning seeds) is at {choice['lr']:g}, the grid's "
+                           f"{choice['edge']} value",
+                           f"extend the grid: add {choice['extend_with']:g} to ladder.lr_grid "
+                           "(the best must be interior)")
         if lad.raw.get("checks", "refuse") == "refuse":
             raise err
         print(f"warning: {err.line()}; chosen anyway because ladder.checks is 'warn'", file=sys.stderr)

@@ -36,7 +36,8 @@ def plan(lad: Ladder, args, vocab: int) -> tuple[float, list[float], dict, objec
     """(learning rate, lengths, {length: run layout}, final run or None) of this command."""
     path = lad.p.path
     if args.variant not in lad.variants:
-        raise ProjectError(f"{path}: key 'ladder.variants'", f"does not list '{args.variant}'", "add it, or pick another")
+        raise ProjectError(f"{path}: key 'ladder.variants'", f"does not list '{args.variant}'",
+                           "add it, or pick another")
     lad.rung(args.rung)
     if args.lr is not None:
         if not any(math.isclose(args.lr, g, rel_tol=1e-9) for g in lad.lr_grid):

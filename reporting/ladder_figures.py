@@ -30,7 +30,7 @@ def fig_ladder(plt, doc: dict, path: Path):
     ids = doc["meta"]["hypotheses"]
     lengths = sorted({c["length"] for c in doc["cells"]})
     fig, axes = _grid(plt, len(ids), ncols=min(3, max(1, len(ids))), size=(2.3, 1.8))
-    for ax, hid in zip(axes, ids):
+    for ax, hid in zip(axes, ids, strict=True):
         margin = None
         for k, x in enumerate(lengths):
             pts = []
@@ -46,7 +46,7 @@ def fig_ladder(plt, doc: dict, path: Path):
             shift = 1.0 + 0.04 * (k - (len(lengths) - 1) / 2)      # side by side at the same size
             xs = [n * shift for n, _, _ in pts]
             ax.plot(xs, [c["mean_diff"] for _, c, _ in pts], "-", color=f"C{k}", lw=0.9, label=f"{x:g} epochs")
-            for xv, c, v in zip(xs, (c for _, c, _ in pts), (v for _, _, v in pts)):
+            for xv, c, v in zip(xs, (c for _, c, _ in pts), (v for _, _, v in pts), strict=True):
                 if _finite(c["ci95_low"]) and _finite(c["ci95_high"]):
                     ax.plot([xv, xv], [c["ci95_low"], c["ci95_high"]], color=f"C{k}", lw=0.8)
                 ax.plot([xv], [c["mean_diff"]], "o", ms=3.5, color=VERDICT_COLOURS[v], mec=f"C{k}", mew=0.6)
@@ -74,7 +74,7 @@ def fig_tuning(plt, doc: dict, path: Path):
     import numpy as np
     rungs = list(doc["tuning_curves"])
     fig, axes = _grid(plt, len(rungs), ncols=min(3, max(1, len(rungs))), size=(2.4, 1.9))
-    for ax, r in zip(axes, rungs):
+    for ax, r in zip(axes, rungs, strict=True):
         for k, (v, grid) in enumerate(doc["tuning_curves"][r].items()):
             xs, mean, lo, hi = [], [], [], []
             for lr, vals in grid.items():

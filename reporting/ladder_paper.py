@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 from reporting import facts
-from reporting.latex import tex_escape
 from reporting.ladder_prose import no_results
+from reporting.latex import tex_escape
 from resonator.atomic import atomic_write_text
 from resonator.layout import LadderLayout, Layout
 

@@ -35,8 +35,8 @@ def registration(meta: dict, rungs: dict, latex: bool) -> str:
         lengths = _list([f"{x:g}" for x in f["lengths"]])
         tokens = f" ({_list([f'{t / 1e6:.2f}M' for t in f['tokens'].values()])} tokens)" if f.get("tokens") else ""
         parts.append(f"{W.tt(r)} ({m['d_model']} wide, {m['n_layers']} layers, {m['n_heads']} heads, context "
-                     f"{m['max_seq_len']}; {f['scale_params'] / 1e6:.2f}M parameters in the standard model) trained for "
-                     f"{lengths} epochs{tokens}")
+                     f"{m['max_seq_len']}; {f['scale_params'] / 1e6:.2f}M parameters in the standard model) "
+                     f"trained for {lengths} epochs{tokens}")
     sizes = [f["scale_params"] for f in rungs.values()]
     span = max(sizes) / min(sizes) if sizes else float("nan")
     state = (", registered on " + meta["registered"] + ",") if meta["status"] == "registered" else \
@@ -46,10 +46,10 @@ def registration(meta: dict, rungs: dict, latex: bool) -> str:
             f"(vocabulary fixed at {meta['vocab_size']:,} tokens), phases, recipe and evaluation are those of the "
             f"{W.tt(meta['profile'])} profile at every rung. Each variant trains at its own learning rate, chosen per "
             f"rung from {_list([f'{x:g}' for x in meta['lr_grid']])} by the lowest mean validation loss over "
-            f"{len(meta['tune_seeds'])} tuning seeds (disjoint from the {len(meta['seeds'])} paired final seeds; the test "
-            f"split is never read while tuning). Hypotheses {_list([W.esc(h) for h in meta['hypotheses']])} get a "
-            "verdict at every rung and length by the rule of the main study, and a registered trend test asks whether "
-            "each effect changes with model size or training length.\n")
+            f"{len(meta['tune_seeds'])} tuning seeds (disjoint from the {len(meta['seeds'])} paired final seeds; "
+            f"the test split is never read while tuning). Hypotheses {_list([W.esc(h) for h in meta['hypotheses']])} "
+            "get a verdict at every rung and length by the rule of the main study, and a registered trend test asks "
+            "whether each effect changes with model size or training length.\n")
 
 
 def _cells_by_verdict(verdicts: dict[str, str]) -> str:

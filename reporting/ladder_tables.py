@@ -83,9 +83,11 @@ def trend_columns():
             ("sign-flip CI", "num", lambda row: fmt_ci(row[1]["ci_low"], row[1]["ci_high"])),
             (r"level (\%)", "num", lambda row: fmt_level(row[0]["confidence"])),
             ("seed-bootstrap CI", "num", lambda row: fmt_ci(row[1]["boot_low"], row[1]["boot_high"])),
-            ("change over the ladder", "num", s("change_over_span")), ("margin", "num", lambda row: fmt(row[0]["margin"])),
-            ("verdict", "bold", lambda row: row[1]["verdict"] + (f" (favours {row[0]['a' if row[1]['favours'] == 'a' else 'b']})"
-                                                                 if row[1]["favours"] else ""))]
+            ("change over the ladder", "num", s("change_over_span")),
+            ("margin", "num", lambda row: fmt(row[0]["margin"])),
+            ("verdict", "bold",
+             lambda row: row[1]["verdict"] + (f" (favours {row[0]['a' if row[1]['favours'] == 'a' else 'b']})"
+                                              if row[1]["favours"] else ""))]
 
 
 def _trend_rows(doc: dict) -> list:
@@ -101,7 +103,8 @@ def trend_latex(doc: dict) -> str:
 
 def trend_md(doc: dict) -> str:
     rows = _trend_rows(doc)
-    return markdown(trend_columns(), rows) if rows else "No trend could be fitted yet (fewer than two cells with pairs).\n"
+    return (markdown(trend_columns(), rows) if rows
+            else "No trend could be fitted yet (fewer than two cells with pairs).\n")
 
 
 def lr_columns(doc: dict):
@@ -129,7 +132,8 @@ def rungs_columns(doc: dict):
     first = doc["meta"]["variants"][0]
     return [("rung", "text", lambda r: r),
             ("d / layers / heads / d_ff / context", "text",
-             lambda r: "{d_model} / {n_layers} / {n_heads} / {d_ff} / {max_seq_len}".format(**doc["rungs"][r]["model"])),
+             lambda r: "{d_model} / {n_layers} / {n_heads} / {d_ff} / {max_seq_len}".format(
+                 **doc["rungs"][r]["model"])),
             ("parameters", "num", lambda r: f"{doc['rungs'][r]['scale_params'] / 1e6:.2f}M"),
             (f"params of {first}", "num", lambda r: f"{doc['rungs'][r]['params'][first] / 1e6:.2f}M"),
             ("lengths (epochs)", "text", lambda r: ", ".join(f"{x:g}" for x in doc["rungs"][r]["lengths"])),

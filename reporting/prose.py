@@ -60,7 +60,10 @@ def _above(x, margin) -> bool:
 def numbers_sentence(r: dict, S: Style) -> str:
     """The difference, both intervals (labelled), the p-values and the margin."""
     i = r["id"]
-    n = lambda k: S.num(i, k)
+
+    def n(k):
+        return S.num(i, k)
+
     if r["comparison"] is None:
         return f"Only {n('N')} of {n('Planned')} planned pairs are complete, too few to test."
     u = r["margin"]["units"]

@@ -149,7 +149,8 @@ def curve_md(hyps: list[dict]) -> str:
     cols = [("id", "text", lambda x: x[0]), ("tokens", "num", lambda x: f"{x[1]['tokens']:,}"),
             ("n", "num", lambda x: str(x[1]["n"])), ("mean a − b", "num", lambda x: fmt(x[1]["mean"], sign=True)),
             ("sign-flip 95% CI", "num", lambda x: fmt_ci(x[1]["ci_low"], x[1]["ci_high"])),
-            ("min", "num", lambda x: fmt(x[1]["min"], sign=True)), ("max", "num", lambda x: fmt(x[1]["max"], sign=True))]
+            ("min", "num", lambda x: fmt(x[1]["min"], sign=True)),
+            ("max", "num", lambda x: fmt(x[1]["max"], sign=True))]
     return markdown(cols, rows)
 
 
@@ -197,7 +198,8 @@ def superseded_columns():
             ("family", "text", lambda r: r["family"] or "--"), ("$n$", "num", lambda r: str(r["n"])),
             (r"$\Delta$", "num", lambda r: fmt(r["mean_diff"], 3, sign=True)),
             ("95\\% $t$-CI", "num", lambda r: fmt_ci(r["ci_low"], r["ci_high"], 3)),
-            (r"$p_\mathrm{Holm}$", "num", lambda r: fmt_p(r["p_adjusted"])), ("verdict", "text", lambda r: r["verdict"])]
+            (r"$p_\mathrm{Holm}$", "num", lambda r: fmt_p(r["p_adjusted"])),
+            ("verdict", "text", lambda r: r["verdict"])]
 
 
 def superseded_latex(sups: list[dict]) -> str:
@@ -208,7 +210,8 @@ def superseded_latex(sups: list[dict]) -> str:
     for s in sups:
         out.append(f"Design version {s['version']} (pre-registration \\texttt{{{s['prereg_hash']}}}), superseded "
                    f"because of: {tex_escape(s['reason'])}. Its verdicts, decided by its own rule and not "
-                   f"recomputed (\\texttt{{{tex_escape(s['results'])}}}):\n\n\\begin{{center}}\\small\\resizebox{{\\linewidth}}{{!}}{{%\n"
+                   f"recomputed (\\texttt{{{tex_escape(s['results'])}}}):\n\n"
+                   "\\begin{center}\\small\\resizebox{\\linewidth}{!}{%\n"
                    + latex(superseded_columns(), s["rows"], "pipeline/stats.py", "lllrrrrl")
                    + "}\\end{center}\n")
     return "\n".join(out)

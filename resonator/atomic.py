@@ -62,6 +62,7 @@ def atomic_save_npy(path, array: np.ndarray) -> None:
 
 def atomic_torch_save(path, obj) -> None:
     import io
+
     import torch
     buf = io.BytesIO()
     torch.save(obj, buf)

@@ -54,7 +54,8 @@ def read_checkpoint(path, map_location="cpu") -> dict:
     """The raw checkpoint dict, checked for existence, readability and format tag."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(path, "checkpoint does not exist", "train the run first (`dvc repro` runs the training stage)")
+        raise CheckpointError(path, "checkpoint does not exist",
+                              "train the run first (`dvc repro` runs the training stage)")
     # torch's own message is not relayed: it advises retrying with weights_only=False,
     # i.e. running whatever code a pickle names. `--debug` shows it in the traceback.
     try:

@@ -86,7 +86,8 @@ class Ladder:
         return [(r, x) for r in self.rungs for x in self.lengths(r)]
 
     def tuning_runs(self) -> list[tuple[str, str, float, int]]:
-        return [(r, v, lr, s) for r in self.rungs for v in self.variants for lr in self.lr_grid for s in self.tune_seeds]
+        return [(r, v, lr, s)
+                for r in self.rungs for v in self.variants for lr in self.lr_grid for s in self.tune_seeds]
 
     def final_runs(self) -> list[tuple[str, str, int]]:
         """Seed-major within each rung: an interrupted ladder has whole seeds."""
@@ -125,7 +126,8 @@ class Ladder:
         from resonator import batching
         rp = self.rung_params(rung)
         mc, tc = rp.model_config(self.variants[0], vocab_size), rp.train_config()
-        tc = batching.resolve(dataclasses.replace(tc, epochs=float(epochs)), mc, 1 if tc.device == "cuda" else tc.processes)
+        tc = batching.resolve(dataclasses.replace(tc, epochs=float(epochs)), mc,
+                              1 if tc.device == "cuda" else tc.processes)
         return epochs_tokens(n_train_tokens, mc.max_seq_len, tc.micro_batch * tc.grad_accum, epochs, tc.max_steps)
 
     # --- the gate ---------------------------------------------------------------------

@@ -22,8 +22,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from resonator.config import (ModelConfig, Name, PosFloat, PosInt, Section, _derived, _heads_divide_width, _unwrap,
-                              describe, doc, dotted)
+from resonator.config import (
+    ModelConfig,
+    Name,
+    PosFloat,
+    PosInt,
+    Section,
+    _derived,
+    _heads_divide_width,
+    _unwrap,
+    describe,
+    doc,
+    dotted,
+)
 
 GRID_RATIO_RTOL = 0.01     # "log-spaced": every ratio of neighbours within 1% of the first
 STATUSES = ("draft", "registered")
@@ -49,7 +60,7 @@ class Rung(Section):
 
     @model_validator(mode="after")
     def _lengths(self):
-        if any(b <= a for a, b in zip(self.lengths, self.lengths[1:])):
+        if any(b <= a for a, b in zip(self.lengths, self.lengths[1:], strict=False)):
             raise ValueError(f"lengths {self.lengths} are not strictly ascending")
         if self.tune_length != self.lengths[0]:
             raise ValueError(f"tune_length {self.tune_length:g} is not the shortest length {self.lengths[0]:g} "
@@ -113,9 +124,9 @@ class Ladder(Section):
         for key in ("variants", "seeds", "hypotheses", "lr_grid", "tune_seeds"):
             _unique(getattr(self, key), key)
         g = self.lr_grid
-        if any(b <= a for a, b in zip(g, g[1:])):
+        if any(b <= a for a, b in zip(g, g[1:], strict=False)):
             raise ValueError(f"lr_grid {g} is not strictly ascending")
-        ratios = [b / a for a, b in zip(g, g[1:])]
+        ratios = [b / a for a, b in zip(g, g[1:], strict=False)]
         if any(abs(r / ratios[0] - 1) > GRID_RATIO_RTOL for r in ratios):
             raise ValueError(f"lr_grid {g} is not log-spaced (ratios {[round(r, 3) for r in ratios]})")
         _unique(self.run, "run")
@@ -178,7 +189,8 @@ def check_references(lad: Ladder, study) -> tuple[str, str] | None:
     for i, v in enumerate(lad.variants):
         if v not in study.variants:
             close = difflib.get_close_matches(v, list(study.variants), n=1)
-            return f"ladder.variants[{i}]", f"unknown variant '{v}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+            return (f"ladder.variants[{i}]",
+                    f"unknown variant '{v}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
     tests = {t.id: t for t in study.hypotheses.tests}
     for i, hid in enumerate(lad.hypotheses):
         if hid not in tests:

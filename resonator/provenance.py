@@ -6,7 +6,6 @@ import os
 import platform
 import subprocess
 
-
 CODE_PATHS = ("resonator", "pipeline", "evals", "params.yaml", "dvc.yaml", "pyproject.toml")
 
 
@@ -60,4 +59,4 @@ def hardware() -> dict:
 
 def provenance() -> dict:
     return {**git_commit(), "versions": versions(), "hardware": hardware(),
-            "utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            "utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}

@@ -54,6 +54,7 @@ def make_stage(d: Path, profile: str = "tiny", **updates) -> Path:
     """A directory a stage can run in (cwd): params.yaml pinned to `profile`, a synthetic corpus
     and the tokenize stage's real outputs (tokenizer, token files, meta.json)."""
     import json
+
     from pipeline.tokenize_corpus import run
     pinned_params(d, profile, **updates)
     corpus = d / "data" / profile / "corpus"

@@ -42,7 +42,8 @@ def fabricate(root: Path, profile: str, groups: dict, seeds: dict, diverged=(), 
                            "rhyme/acc": 0.25 + rng.normal(0, 0.02), "cloze/acc": 0.1 + rng.normal(0, 0.01),
                            "agreement/acc": 0.5 + rng.normal(0, 0.02)}
                 (d / "eval.json").write_text(json.dumps({"diverged": False, "metrics": metrics}))
-                items = [{"doc_id": i, "bits_per_byte": [-bpb * 1000 * np.log(2) * (1 + 0.01 * i), 1000 * (1 + 0.01 * i)]}
+                items = [{"doc_id": i,
+                          "bits_per_byte": [-bpb * 1000 * np.log(2) * (1 + 0.01 * i), 1000 * (1 + 0.01 * i)]}
                          for i in range(5)]
                 (d / "eval" / "items.json").write_text(json.dumps({"lm_test": items}))
                 rows = ["step\ttokens\ttrain_loss\tval_loss\tval_ppl"]

@@ -66,11 +66,13 @@ def fabricate_finals(lad, layout: LadderLayout, vocab: int = 2048, slope: float 
                                                     "n_params": 300_000, "tokens_per_s": 9000.0,
                                                     "tokens_seen": int(800_000 * x / 0.5)}}
                     evals[f"{x:g}"] = {"diverged": False, "length": x,
-                                       "metrics": {"lm_test/bits_per_byte": bpb, "lm_test/word_perplexity": float(np.exp(bpb * 4)),
+                                       "metrics": {"lm_test/bits_per_byte": bpb,
+                                                   "lm_test/word_perplexity": float(np.exp(bpb * 4)),
                                                    "rhyme/acc": 0.25, "cloze/acc": 0.1, "agreement/acc": 0.5}}
                     run.dir.mkdir(parents=True, exist_ok=True)
                     run.eval_dir.mkdir(parents=True, exist_ok=True)
-                    items = [{"doc_id": i, "bits_per_byte": [-bpb * 1000 * np.log(2) * (1 + 0.01 * i), 1000 * (1 + 0.01 * i)]}
+                    items = [{"doc_id": i,
+                              "bits_per_byte": [-bpb * 1000 * np.log(2) * (1 + 0.01 * i), 1000 * (1 + 0.01 * i)]}
                              for i in range(5)]
                     run.items.write_text(json.dumps({"lm_test": items}))
                     rows = ["step\ttokens\ttrain_loss\tval_loss\tval_ppl"]

@@ -4,11 +4,18 @@ import json
 import numpy as np
 import pytest
 
-from resonator.data import (DataSourceError, brown_document, detokenize, load_documents, split_documents,
-                            strip_tag)
+from resonator.data import DataSourceError, brown_document, detokenize, load_documents, split_documents, strip_tag
 from resonator.npm import PackageFetchError, fetch_tarball
-from resonator.tokenizer import (EOT, encode_documents, eot_id, gpt2_tokenizer, load_tokenizer, save_tokenizer,
-                                 train_bpe, unigram_entropy)
+from resonator.tokenizer import (
+    EOT,
+    encode_documents,
+    eot_id,
+    gpt2_tokenizer,
+    load_tokenizer,
+    save_tokenizer,
+    train_bpe,
+    unigram_entropy,
+)
 
 DOCS = [{"id": f"d{i:03d}", "genre": "ab"[i % 2], "text": f"document {i} text"} for i in range(40)]
 SPLIT = {"val": 0.1, "test": 0.2, "seed": 7}

@@ -4,8 +4,16 @@ import math
 import numpy as np
 import pytest
 
-from evals.design import (DESIGN_RULE, design_check, mde_equivalence_signflip, mde_signflip, min_attainable_p,
-                          min_seeds, power_signflip, simulated_intervals)
+from evals.design import (
+    DESIGN_RULE,
+    design_check,
+    mde_equivalence_signflip,
+    mde_signflip,
+    min_attainable_p,
+    min_seeds,
+    power_signflip,
+    simulated_intervals,
+)
 from evals.stats import min_detectable_effect, sign_flip_p, signflip_ci, tost_signflip
 
 
@@ -42,7 +50,7 @@ def test_design_check_family_of_eight():
 def test_simulated_intervals_are_signflip_ci():
     low, high = simulated_intervals(7, 0.9, n_sim=5, seed=4)
     z = np.random.default_rng(4).standard_normal((5, 7))
-    for zi, lo, hi in zip(z, low, high):
+    for zi, lo, hi in zip(z, low, high, strict=True):
         ci = signflip_ci(zi, 0.9)
         assert (ci["low"], ci["high"]) == pytest.approx((lo, hi), rel=1e-12)
     assert np.isinf(simulated_intervals(5, 0.95, n_sim=3)[0]).all()      # 2/32 >= 0.05
@@ -50,8 +58,9 @@ def test_simulated_intervals_are_signflip_ci():
 
 def test_mde_signflip_decreases_with_n_and_is_close_to_t():
     mdes = [mde_signflip(n, 1.0, n_sim=400, seed=1) for n in (6, 8, 10, 12)]
-    assert all(a > b for a, b in zip(mdes, mdes[1:])), mdes
-    for n, m in zip((8, 10, 12), mdes[1:]):          # normal data: the sign-flip test is about as powerful as t
+    assert all(a > b for a, b in zip(mdes, mdes[1:], strict=False)), mdes
+    # normal data: the sign-flip test is about as powerful as t
+    for n, m in zip((8, 10, 12), mdes[1:], strict=True):
         assert 0.85 < m / min_detectable_effect(n, 1.0) < 1.25, (n, m)
     assert mde_signflip(10, 2.0, n_sim=400, seed=1) == pytest.approx(2 * mdes[2], rel=1e-12)
     assert mde_signflip(10, 1.0, n_sim=400, seed=1) == mdes[2]                  # deterministic given the seed
@@ -76,10 +85,11 @@ def test_mde_equivalence_signflip():
     n, n_sim, sd = 8, 200, 0.5
     m = mde_equivalence_signflip(n, sd, n_sim=n_sim, seed=5)
     z = np.random.default_rng(5).standard_normal((n_sim, n))
-    direct = {f: np.mean([tost_signflip(sd * zi, np.zeros(n), m * f)["equivalent"] for zi in z]) for f in (0.999, 1.001)}
+    direct = {f: np.mean([tost_signflip(sd * zi, np.zeros(n), m * f)["equivalent"] for zi in z])
+              for f in (0.999, 1.001)}
     assert direct[1.001] >= 0.8 > direct[0.999]
     margins = [mde_equivalence_signflip(k, 1.0, n_sim=300) for k in (6, 9, 12)]
-    assert all(a > b for a, b in zip(margins, margins[1:])), margins
+    assert all(a > b for a, b in zip(margins, margins[1:], strict=False)), margins
     assert mde_equivalence_signflip(9, 1.0, true_diff=0.3, n_sim=300) > margins[1]  # a true difference needs more
     assert mde_equivalence_signflip(4, 1.0, n_sim=50) == math.inf                   # 1/16 >= 0.05
 

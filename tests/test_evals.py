@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from evals.scoring import rolling_windows, score_requests  # noqa: E402
+from evals.scoring import rolling_windows  # noqa: E402
 from evals.tasks import HubTaskError, TaskDataError, task_configs  # noqa: E402
 from resonator.checkpoint import save_model  # noqa: E402
 from resonator.model import ModelConfig, build_model  # noqa: E402
@@ -118,9 +118,11 @@ def test_cli_end_to_end(tiny, tmp_path, repo_root):
     d, _, _ = tiny
     data = tmp_path / "evalsets"
     data.mkdir()
-    (data / "agreement.jsonl").write_text("".join(json.dumps({"sentence_good": "A cat sat.", "sentence_bad": "A cat sit."})
+    (data / "agreement.jsonl").write_text("".join(json.dumps({"sentence_good": "A cat sat.",
+                                                              "sentence_bad": "A cat sit."})
                                                   + "\n" for _ in range(4)))
-    r = subprocess.run([sys.executable, "-m", "evals", "--model_args", f"checkpoint={d / 'm.pt'},tokenizer={d / 'tok.json'}",
+    r = subprocess.run([sys.executable, "-m", "evals",
+                        "--model_args", f"checkpoint={d / 'm.pt'},tokenizer={d / 'tok.json'}",
                         "--tasks", "agreement", "--data_dir", str(data), "--output_path", str(tmp_path / "out"),
                         "--log_samples"], cwd=repo_root, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -8,9 +8,17 @@ import pytest
 import torch
 
 from resonator import ModelConfig, build_model
-from resonator.instruments import (ComplexityAnalyzer, FrequencyAnalyzer, InstrumentedTransformer, ResonanceAnalyzer,
-                                   attention_entropy, effective_rank, participation_ratio, power_spectrum,
-                                   spectral_entropy)
+from resonator.instruments import (
+    ComplexityAnalyzer,
+    FrequencyAnalyzer,
+    InstrumentedTransformer,
+    ResonanceAnalyzer,
+    attention_entropy,
+    effective_rank,
+    participation_ratio,
+    power_spectrum,
+    spectral_entropy,
+)
 
 torch.set_num_threads(1)
 

@@ -173,7 +173,7 @@ GRID = [5e-4, 1e-3, 2e-3, 4e-3, 8e-3]
 
 
 def table(means, seeds=(100, 101, 102), spread=0.01):
-    return {lr: {s: m + spread * (i - 1) for i, s in enumerate(seeds)} for lr, m in zip(GRID, means)}
+    return {lr: {s: m + spread * (i - 1) for i, s in enumerate(seeds)} for lr, m in zip(GRID, means, strict=True)}
 
 
 def test_interior_best_is_chosen_by_the_mean_over_seeds():

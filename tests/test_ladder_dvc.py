@@ -63,7 +63,8 @@ def test_ladder_end_to_end_and_a_new_rung_runs_alone(repo_copy):
     assert "changed" not in dvc(repo_copy, "status", *sorted(expected(["r16", "r32"]))).stdout
     # a third rung: only its stages (and the ladder's statistics) are out of date
     raw = yaml.safe_load((repo_copy / "params.yaml").read_text())
-    raw["ladder"]["rungs"]["r24"] = {"model": {"d_model": 24, "n_layers": 1, "n_heads": 2, "d_ff": 48, "max_seq_len": 32},
+    raw["ladder"]["rungs"]["r24"] = {"model": {"d_model": 24, "n_layers": 1, "n_heads": 2, "d_ff": 48,
+                                               "max_seq_len": 32},
                                      "lengths": [0.05], "tune_length": 0.05}
     raw["ladder"]["run"].append("r24")
     (repo_copy / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))

@@ -13,6 +13,8 @@ from tests.conftest import pinned_params
 from tests.fabricate import fabricate, fabricate_tokens_meta
 from tests.test_ladder_report import SMALL_LADDER, make
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 
 def build(repo_root: Path, params: Path, results: Path, out: Path) -> str:
     r = subprocess.run([sys.executable, "-m", "pipeline.paper", "--results", str(results), "--params", str(params),
@@ -24,7 +26,7 @@ def build(repo_root: Path, params: Path, results: Path, out: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def papers(tmp_path_factory, repo_root=Path(__file__).resolve().parents[1]):
+def papers(tmp_path_factory, repo_root=REPO_ROOT):
     if shutil.which("latexmk") is None:
         pytest.skip("latexmk not installed (./setup.sh installs it)")
     tmp = tmp_path_factory.mktemp("ladder-paper")
@@ -69,7 +71,7 @@ def test_section_with_ladder_results_is_reproducible(papers):
     assert "undefined" not in log.lower() or "Warning" not in log
 
 
-def test_section_text_without_results_and_with_a_trimmed_study(tmp_path, repo_root=Path(__file__).resolve().parents[1]):
+def test_section_text_without_results_and_with_a_trimmed_study(tmp_path, repo_root=REPO_ROOT):
     """No LaTeX needed: the generated body says what there is, never fails the paper."""
     from reporting.ladder_paper import write_ladder
     p = load_params(pinned_params(tmp_path, "small"))

@@ -6,8 +6,8 @@ import pytest
 from resonator.ladder import Ladder
 from resonator.params import load_params
 from tests.test_ladder_runs import stage_copy, template  # noqa: F401  (the tiny stage fixture)
-from tools.ladder_budget import budget, pieces, report, stage_seconds
 from tools.ladder_bench import main as bench
+from tools.ladder_budget import budget, pieces, report, stage_seconds
 
 
 def test_bench_measures_every_rung_and_the_budget_adds_up(template, tmp_path, monkeypatch):  # noqa: F811
@@ -17,9 +17,9 @@ def test_bench_measures_every_rung_and_the_budget_adds_up(template, tmp_path, mo
     assert bench(["--steps", "3", "--out", str(out)]) == 0
     m = json.loads(out.read_text())
     assert set(m["rungs"]) == {"r16", "r32"} and m["start_s"] > 0
-    for r, variants in m["rungs"].items():
+    for variants in m["rungs"].values():
         assert set(variants) == {"standard", "resonator_phonetic"}
-        for v, x in variants.items():
+        for x in variants.values():
             assert x["tokens_per_s"] > 0 and x["forward_tokens_per_s"] > 0 and x["steps"] == 3
         assert variants["standard"]["eval_s"] > 0                 # the first variant's evaluation, timed
     from tools.ladder_budget import main as budget_main
@@ -27,7 +27,8 @@ def test_bench_measures_every_rung_and_the_budget_adds_up(template, tmp_path, mo
     b = json.loads((d / "budget.json").read_text())
     assert set(b["per_rung_hours"]) == {"r16", "r32"}
     assert b["total_hours"] == pytest.approx(sum(e["total"] for e in b["per_rung_hours"].values()))
-    assert b["eval_measured"] and b["n_stages"] == len(Ladder(load_params(d / "params.yaml")).final_runs()) * 2 + 2 * 2 * 5 + 4
+    assert b["eval_measured"] and b["n_stages"] == (len(Ladder(load_params(d / "params.yaml")).final_runs()) * 2
+                                                    + 2 * 2 * 5 + 4)
 
 
 def test_budget_arithmetic_and_pieces(repo_root):

@@ -34,7 +34,8 @@ def test_ladder_layout_names_every_declared_ladder_output(repo_root):
     for var, value in (("${ladder.profile}", "small"), ("${item.rung}", "d128"), ("${item.lr}", "0.002")):
         text = text.replace(var, value)
     declared = set()
-    for st in yaml.safe_load(text.replace("${item.variant}", "standard").replace("${item.seed}", "3"))["stages"].values():
+    for st in yaml.safe_load(text.replace("${item.variant}", "standard")
+                             .replace("${item.seed}", "3"))["stages"].values():
         for key in ("outs", "metrics", "plots"):
             declared |= {next(iter(e)) if isinstance(e, dict) else e for e in st.get(key, [])}
     lad = LadderLayout("small")

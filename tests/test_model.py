@@ -72,7 +72,7 @@ def test_fused_equals_naive_outputs_and_gradients(kw):
     assert (lf - ln).abs().max() < 1e-5
     Lf.backward()
     Ln.backward()
-    for (name, pf), (_, pn) in zip(fused.named_parameters(), naive.named_parameters()):
+    for (name, pf), (_, pn) in zip(fused.named_parameters(), naive.named_parameters(), strict=True):
         assert pf.grad is not None, name
         assert torch.allclose(pf.grad, pn.grad, atol=1e-6, rtol=1e-4), name
     assert fused.blocks[0].attn.lam.grad.abs().sum() > 0 and fused.phase.grad.abs().sum() > 0
@@ -121,7 +121,7 @@ def test_loss_ignores_minus_one_targets():
 
 def test_same_seed_same_init():
     a, b, c = model(cfg(), 5), model(cfg(), 5), model(cfg(), 6)
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
     assert not torch.equal(a.wte.weight, c.wte.weight)
 
 
@@ -146,7 +146,7 @@ def test_tied_embedding_and_init_scales():
 def test_bias_layout():
     m = model(cfg())
     a = m.blocks[0].attn
-    assert all(l.bias is None for l in (a.q, a.k, a.v, a.out))
+    assert all(lin.bias is None for lin in (a.q, a.k, a.v, a.out))
     assert m.blocks[0].mlp.fc.bias is not None and m.blocks[0].mlp.proj.bias is not None
     assert torch.allclose(m.blend, torch.full((32,), 0.3)) and torch.allclose(a.lam, torch.full((2,), 0.1))
 
@@ -212,7 +212,8 @@ def test_phase_table_is_used_and_checked():
                                        (dict(pos_init="xavier"), "pos_init"), (dict(n_layers=0), "n_layers"),
                                        (dict(attn_impl="flash"), "attn_impl"), (dict(phase_init="vowel"), "phase_init"),
                                        (dict(vocab_size=-5), "vocab_size"), (dict(dropout=1.0), "dropout"),
-                                       (dict(use_blend="no"), "use_blend"), (dict(lambda_init=float("nan")), "lambda_init")])
+                                       (dict(use_blend="no"), "use_blend"),
+                                       (dict(lambda_init=float("nan")), "lambda_init")])
 def test_bad_config(kw, field):
     with pytest.raises(ValueError, match=rf"(?s)ModelConfig.*\b{field}\b"):
         cfg(**kw)
@@ -297,9 +298,11 @@ def test_per_parameter_init_pairs_every_shared_weight(repo_root):
     # the notebook position embedding is the matched one, 50 times larger
     assert torch.allclose(built["standard_notebook"]["wpe.weight"], 50 * built["standard"]["wpe.weight"])
     # and the sequential (design v1) init does not pair them: this is what the audit found
-    seq = {v: build_model(dataclasses.replace(p.model_config(v, 512), init_pairing="sequential"), generator=torch.Generator().manual_seed(7)).state_dict()
+    seq = {v: build_model(dataclasses.replace(p.model_config(v, 512), init_pairing="sequential"),
+                          generator=torch.Generator().manual_seed(7)).state_dict()
            for v in ("standard", "resonator_phonetic")}
-    assert not torch.equal(seq["standard"]["blocks.1.attn.q.weight"], seq["resonator_phonetic"]["blocks.1.attn.q.weight"])
+    assert not torch.equal(seq["standard"]["blocks.1.attn.q.weight"],
+                           seq["resonator_phonetic"]["blocks.1.attn.q.weight"])
 
 
 def test_per_parameter_init_draws_the_registered_distributions():

@@ -46,7 +46,7 @@ def test_native_scores_equal_lm_eval(tmp_path):
         for k in compared:
             assert metrics[k] == pytest.approx(ref_metrics[f"{task}/{k}"], rel=1e-5, abs=1e-6), (task, k)
         assert len(items) == len(ref_items[task])
-        for mine, ref in zip(items, ref_items[task]):
+        for mine, ref in zip(items, ref_items[task], strict=True):
             keys = [k for k in mine if k in ref and k != "doc_id"]
             assert keys, task
             for k in keys:

@@ -12,7 +12,8 @@ from resonator.params import load_params
 from tests.conftest import pinned_params
 from tests.fabricate import fabricate, fabricate_tokens_meta
 
-SECTIONS = ["main.tex"] + [f"sections/{p.name}" for p in (Path(__file__).parents[1] / "paper" / "sections").glob("*.tex")]
+SECTIONS = ["main.tex"] + [f"sections/{p.name}"
+                           for p in (Path(__file__).parents[1] / "paper" / "sections").glob("*.tex")]
 # Numbers allowed in the hand-written text: method constants of the model definition
 # (init scales of docs/original.md), years in citations, page ranges and LaTeX lengths.
 ALLOWED = {"0.3", "0.03", "0.02", "2.2"}

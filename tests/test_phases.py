@@ -17,7 +17,7 @@ def tok():
 
 def test_known_rhyme_classes(tok):
     classes, names = rhyme_classes(tok)
-    c = dict(zip(WORDS, classes))
+    c = dict(zip(WORDS, classes, strict=True))
     assert c["cat"] == c["hat"] == c[" bat"] >= 0
     assert c["cat"] != c["dog"] and c["Log"] >= 0    # case is folded before the lookup
     assert c["a"] == -1 and c["7"] == -1 and c["<|endoftext|>"] == -1     # too short / no letters / special

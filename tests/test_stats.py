@@ -10,12 +10,26 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from evals import stats as st
-from evals.stats import (EXACT_MAX_N, INCOMPLETE_PAIR_RULE, VERDICT_RULE, bootstrap_ci, bootstrap_p,
-                         handle_incomplete_pairs,
-                         hedges_gz, holm_adjust, min_detectable_effect, mixed_model_effect, paired_comparison,
-                         per_item_paired_bootstrap, sign_flip_p, summarise_variant, too_many_excluded, tost_paired,
-                         verdict, wilcoxon_p)
+from evals.stats import (
+    EXACT_MAX_N,
+    INCOMPLETE_PAIR_RULE,
+    VERDICT_RULE,
+    bootstrap_ci,
+    bootstrap_p,
+    handle_incomplete_pairs,
+    hedges_gz,
+    holm_adjust,
+    min_detectable_effect,
+    mixed_model_effect,
+    paired_comparison,
+    per_item_paired_bootstrap,
+    sign_flip_p,
+    summarise_variant,
+    too_many_excluded,
+    tost_paired,
+    verdict,
+    wilcoxon_p,
+)
 
 # Student (1908) sleep data, as R's `sleep`: extra hours of sleep under two drugs, same 10 patients.
 G1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
@@ -31,14 +45,14 @@ def sleep():
 def exact_sign_flip_p(diffs: list[Fraction]) -> Fraction:
     """Brute force in rational arithmetic: share of sign patterns with |sum| >= |observed sum|."""
     observed = abs(sum(diffs))
-    hits = sum(abs(sum(s * v for s, v in zip(signs, diffs))) >= observed
+    hits = sum(abs(sum(s * v for s, v in zip(signs, diffs, strict=True))) >= observed
                for signs in itertools.product((1, -1), repeat=len(diffs)))
     return Fraction(hits, 2 ** len(diffs))
 
 
 def decimal_diffs(x, y) -> list[Fraction]:
     """x - y exactly, reading the inputs as the decimals they were typed as."""
-    return [Fraction(repr(a)) - Fraction(repr(b)) for a, b in zip(x, y)]
+    return [Fraction(repr(a)) - Fraction(repr(b)) for a, b in zip(x, y, strict=True)]
 
 
 # --------------------------------------------------------------------------- paired t

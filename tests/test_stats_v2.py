@@ -9,16 +9,30 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from evals.stats import (VERDICT_RULE_V2, VERDICTS_V2, analyse_family_v2, decide_v2, holm_adjust, holm_ci_levels,
-                         holm_equivalence, multi_bootstrap, normality_check, per_item_paired_bootstrap,
-                         sign_flip_p, sign_flip_p_one_sided, signflip_ci, tost_paired, tost_signflip)
+from evals.stats import (
+    VERDICT_RULE_V2,
+    VERDICTS_V2,
+    analyse_family_v2,
+    decide_v2,
+    holm_adjust,
+    holm_ci_levels,
+    holm_equivalence,
+    multi_bootstrap,
+    normality_check,
+    per_item_paired_bootstrap,
+    sign_flip_p,
+    sign_flip_p_one_sided,
+    signflip_ci,
+    tost_paired,
+    tost_signflip,
+)
 
 
 def brute_one_sided(d, alternative):
     """Rational brute force: share of sign patterns whose sum is >= (<=) the observed sum."""
     d = [Fraction(repr(float(v))) for v in d]
     obs = sum(d)
-    sums = [sum(s * v for s, v in zip(signs, d)) for signs in itertools.product((1, -1), repeat=len(d))]
+    sums = [sum(s * v for s, v in zip(signs, d, strict=True)) for signs in itertools.product((1, -1), repeat=len(d))]
     hits = sum(t >= obs for t in sums) if alternative == "greater" else sum(t <= obs for t in sums)
     return Fraction(hits, len(sums))
 
@@ -176,7 +190,7 @@ def test_holm_level_interval_excludes_zero_exactly_when_holm_rejects():
         p = [sign_flip_p(d) for d in ds]
         lv = holm_ci_levels(p, 0.05)
         rejected = holm_adjust(p) < 0.05
-        for d, conf, rej in zip(ds, lv["confidence"], rejected):
+        for d, conf, rej in zip(ds, lv["confidence"], rejected, strict=True):
             ci = signflip_ci(d, conf)
             assert (not ci["low"] <= 0 <= ci["high"]) == rej, trial
             outcomes.add(bool(rej))
@@ -262,7 +276,7 @@ def test_multi_bootstrap_definition():
     assert r == multi_bootstrap(a, b, n_boot=300, seed=9) and r["mean_diff"] == pytest.approx((a - b).mean())
     g = np.random.default_rng(9)   # the documented draws: seed indices, then item indices, same for A and B
     s_idx, i_idx = g.integers(0, 4, size=(300, 4)), g.integers(0, 30, size=(300, 30))
-    direct = np.array([(a[s][:, i] - b[s][:, i]).mean() for s, i in zip(s_idx, i_idx)])
+    direct = np.array([(a[s][:, i] - b[s][:, i]).mean() for s, i in zip(s_idx, i_idx, strict=True)])
     assert (r["ci_low"], r["ci_high"]) == pytest.approx(tuple(np.quantile(direct, [0.025, 0.975])))
     share = min(np.mean(direct <= 0), np.mean(direct >= 0))
     assert r["p"] is not None and r["p_upper_bound"] is None

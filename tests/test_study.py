@@ -69,7 +69,8 @@ def test_exclusion_reason_threshold():
 
 def test_document_scores_average_to_the_byte_weighted_metric(tmp_path):
     ll, nbytes = np.array([-700.0, -90.0, -2500.0]), np.array([400, 50, 1500])
-    items = [{"doc_id": i, "bits_per_byte": [float(a), int(b)]} for i, (a, b) in enumerate(zip(ll, nbytes))]
+    items = [{"doc_id": i, "bits_per_byte": [float(a), int(b)]}
+             for i, (a, b) in enumerate(zip(ll, nbytes, strict=True))]
     (tmp_path / "items.json").write_text(json.dumps({"lm_test": items}))
     ids, scores = study.document_scores(tmp_path / "items.json")
     assert ids == [0, 1, 2]
@@ -95,7 +96,8 @@ def write_curve(path, rows):
 def test_curve_block_pairs_matched_token_counts(tmp_path):
     runs = {"a": {}, "b": {}}
     for s in range(6):
-        runs["a"][s] = {"curve": write_curve(tmp_path / f"a{s}.tsv", [(0, 7.0), (100, 5.0 + s), (200, 4.0), (250, 3.0)])}
+        runs["a"][s] = {"curve": write_curve(tmp_path / f"a{s}.tsv",
+                                             [(0, 7.0), (100, 5.0 + s), (200, 4.0), (250, 3.0)])}
         runs["b"][s] = {"curve": write_curve(tmp_path / f"b{s}.tsv", [(0, 7.0), (100, 5.0), (200, 4.5)])}
     runs["b"][5] = {"curve": None}                                      # no curve: the seed is left out
     tokens, d, used = paired_curves(runs, "a", "b", range(6))

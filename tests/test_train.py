@@ -16,8 +16,16 @@ import torch.nn.functional as F
 from resonator.checkpoint import load_model
 from resonator.model import ModelConfig, build_model
 from resonator.tokenizer import file_record
-from resonator.train import (Chunks, CheckpointMismatchError, TrainConfig, TrainingDivergedError,
-                             derive_seeds, epoch_order, evaluate, train)
+from resonator.train import (
+    CheckpointMismatchError,
+    Chunks,
+    TrainConfig,
+    TrainingDivergedError,
+    derive_seeds,
+    epoch_order,
+    evaluate,
+    train,
+)
 
 torch.set_num_threads(1)
 V = 64
@@ -274,7 +282,7 @@ def test_ddp_two_processes_match_single(tmp_path):
     r0 = json.loads((tmp_path / "ddp" / "losses0.json").read_text())
     r1 = json.loads((tmp_path / "ddp" / "losses1.json").read_text())
     # single: micro-batches m0,m1 per step; rank r computes micro-batch r of each step
-    merged = [x for pair in zip(r0, r1) for x in pair]
+    merged = [x for pair in zip(r0, r1, strict=True) for x in pair]
     assert np.allclose(merged, single, rtol=1e-5, atol=1e-6)
     a = load_model(tmp_path / "single" / "ckpt" / "final.pt").state_dict()
     b = load_model(tmp_path / "ddp" / "ckpt" / "final.pt").state_dict()

@@ -91,7 +91,8 @@ def measure_one(size: dict, variant: str, device: str, dtype: str, compile_: boo
     net = torch.compile(model) if compile_ else model
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    x = torch.randint(0, cfg.vocab_size, (batch, cfg.max_seq_len), generator=torch.Generator().manual_seed(1)).to(device)
+    x = torch.randint(0, cfg.vocab_size, (batch, cfg.max_seq_len),
+                      generator=torch.Generator().manual_seed(1)).to(device)
 
     def step():
         with autocast(device, dtype):
@@ -141,7 +142,7 @@ def attention_micro(device: str, dtype: str, warmup: int = 3, iters: int = 10) -
         ref = impls["naive"]().float()
     res = {}
     for name, fn in impls.items():
-        def step():
+        def step(fn=fn):
             with autocast(device, dtype):
                 y = fn()
             y.float().sum().backward()
@@ -158,14 +159,14 @@ def instrument_overhead(size: dict, device: str, iters: int = 5) -> dict:
     installed, so this should equal plain), and wrapped with all three instruments."""
     import torch
 
-    from resonator.instruments import (ComplexityAnalyzer, FrequencyAnalyzer, InstrumentedTransformer,
-                                       ResonanceAnalyzer)
+    from resonator.instruments import ComplexityAnalyzer, FrequencyAnalyzer, InstrumentedTransformer, ResonanceAnalyzer
     from resonator.model import ModelConfig, build_model
     s = dict(size)
     batch = s.pop("batch")
     model = build_model(ModelConfig(kind="resonator", dropout=0.0, **s),
                         generator=torch.Generator().manual_seed(0)).to(device).eval()
-    x = torch.randint(0, s["vocab_size"], (batch, s["max_seq_len"]), generator=torch.Generator().manual_seed(1)).to(device)
+    x = torch.randint(0, s["vocab_size"], (batch, s["max_seq_len"]),
+                      generator=torch.Generator().manual_seed(1)).to(device)
     wrapped = InstrumentedTransformer(model)
 
     def timeit(fn, warmup=3, n=iters):
@@ -322,7 +323,7 @@ def concurrency(steps: int, variants=("resonator_phonetic", "standard")) -> dict
                                        cwd=d, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
         def finish(jobs):
-            for d, p in jobs:
+            for _, p in jobs:
                 log = p.communicate()[0]
                 if p.returncode != 0:
                     raise RuntimeError(log[-2000:])
@@ -368,12 +369,94 @@ def parse_sizes(names: str, sets: list[str]) -> dict:
                 raise KeyError(field)
             sizes[size][field] = int(value)
         except (ValueError, KeyError) as e:
-            raise SystemExit(f"--set {item!r}: expected SIZE.FIELD=INT with FIELD in {list(SIZES['small'])} ({e})")
+            raise SystemExit(
+                f"--set {item!r}: expected SIZE.FIELD=INT with FIELD in {list(SIZES['small'])} ({e})") from None
     wanted = [n for n in names.split(",") if n]
     for n in wanted:
         if n not in sizes:
             raise SystemExit(f"--sizes: unknown size {n!r}; known: {sorted(sizes)}")
     return {n: sizes[n] for n in wanted}
+
+
+def _size_schedule(name: str, args) -> tuple[int, int, int]:
+    """Warm-up steps, timed steps per round and rounds for one size (the command line's, if given)."""
+    slow = name == "paper" and args.device == "cpu"
+    # CPU at paper size: 10-50 s per step depending on the CPU. One warm-up step (the first
+    # step also pays for the allocator and kernel selection) and two timed steps in each of
+    # two rounds keep the default run within a few minutes.
+    warmup = args.warmup if args.warmup is not None else (1 if slow else 3)
+    iters = args.iters if args.iters is not None else (2 if slow else 5)
+    rounds = args.rounds if args.rounds is not None else 2
+    return warmup, iters, rounds
+
+
+def _measure_variants(size: dict, args, warmup: int, iters: int, rounds: int) -> dict[str, list[dict]] | None:
+    """Every variant's measurements at one size, one per round, or None (its stderr printed)
+    when a configuration's process failed."""
+    runs = {v: [] for v in VARIANTS}
+    # Variants alternate over rounds (A B C A B C), so that a neighbour's load burst on a
+    # shared machine does not land on one variant only.
+    for _ in range(rounds):
+        for variant in VARIANTS:
+            # A fresh process per configuration, so that peak memory is that configuration's own.
+            job = json.dumps({"size": size, "variant": variant, "warmup": warmup, "iters": iters})
+            cmd = [sys.executable, "-m", "tools.bench", "--one", job, "--device", args.device,
+                   "--dtype", args.dtype]
+            cmd += (["--compile"] if args.compile else []) + (["--threads", str(args.threads)] if args.threads else [])
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                print(r.stderr[-3000:], file=sys.stderr)
+                return None
+            runs[variant].append(json.loads(r.stdout.strip().splitlines()[-1]))
+    return runs
+
+
+def _model_row(name: str, parts: list[dict], rounds: int, peak: dict, args) -> dict:
+    """One (size, variant) row of the results from its rounds' measurements."""
+    row = {"size": name, **parts[0], "rounds": rounds}
+    row["step_s_all"] = [t for p in parts for t in p["step_s_all"]]
+    row["step_s"] = statistics.median(row["step_s_all"])
+    row["tokens_per_s"] = row["batch"] * row["seq_len"] / row["step_s"]
+    for key in ("peak_mem_mb", "peak_mem_delta_mb"):
+        if key in row:
+            row[key] = max(p[key] for p in parts)
+    row["achieved_flops_per_s"] = row["tokens_per_s"] * row["flops_per_token"]
+    row["fraction_of_matmul_peak"] = row["achieved_flops_per_s"] / peak["flops_per_s"]
+    if args.device == "cuda":
+        row["mfu"] = row["tokens_per_s"] * row["flops_per_token"] / (args.peak_tflops * 1e12)
+    return row
+
+
+def _add_relative_to_standard(rows: list[dict], sizes: dict) -> None:
+    """Each row's throughput and FLOPs relative to the standard variant at the same size (in place)."""
+    for name in sizes:
+        std = next(r for r in rows if r["size"] == name and r["variant"] == "standard")
+        for r in rows:
+            if r["size"] == name:
+                r["relative_to_standard"] = r["tokens_per_s"] / std["tokens_per_s"]
+                r["flops_relative_to_standard"] = r["flops_per_token"] / std["flops_per_token"]
+
+
+def _extra_measurements(args) -> tuple[dict | None, dict | None, dict | None, dict | None]:
+    """The measurements beside the model table, each None where skipped: the attention micro
+    benchmark, the instrument overhead, the training-loop overhead and two runs at once."""
+    micro = inst = loop = None
+    if args.loop_steps and args.device == "cpu":
+        loop = loop_overhead(args.loop_steps, args.loop_rounds, args.threads)
+        print(f"training loop: project/bare = {loop['project_over_bare']:.3f}", flush=True)
+    conc = None
+    if args.concurrency_steps and args.device == "cpu":
+        conc = concurrency(args.concurrency_steps)
+        if conc:
+            print(f"two runs at once: {conc['aggregate_ratio']:.2f}x the aggregate throughput of one", flush=True)
+    if not args.skip_micro:
+        micro = attention_micro(args.device, args.dtype)
+        print("attention micro done", flush=True)
+        try:  # another team's module: its absence must not lose the numbers above
+            inst = instrument_overhead(SIZES["small"], args.device)
+        except Exception as e:  # noqa: BLE001
+            inst = {"error": f"{type(e).__name__}: {e}"}
+    return micro, inst, loop, conc
 
 
 def main(argv=None) -> int:
@@ -424,65 +507,18 @@ def main(argv=None) -> int:
     print(f"matmul peak {peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['dtype']}, n={peak['n']})", flush=True)
     rows = []
     for name, size in sizes.items():
-        slow = name == "paper" and args.device == "cpu"
-        # CPU at paper size: 10-50 s per step depending on the CPU. One warm-up step (the first
-        # step also pays for the allocator and kernel selection) and two timed steps in each of
-        # two rounds keep the default run within a few minutes.
-        warmup = args.warmup if args.warmup is not None else (1 if slow else 3)
-        iters = args.iters if args.iters is not None else (2 if slow else 5)
-        rounds = args.rounds if args.rounds is not None else 2
-        runs = {v: [] for v in VARIANTS}
-        # Variants alternate over rounds (A B C A B C), so that a neighbour's load burst on a
-        # shared machine does not land on one variant only.
-        for _ in range(rounds):
-            for variant in VARIANTS:
-                # A fresh process per configuration, so that peak memory is that configuration's own.
-                job = json.dumps({"size": size, "variant": variant, "warmup": warmup, "iters": iters})
-                cmd = [sys.executable, "-m", "tools.bench", "--one", job, "--device", args.device,
-                       "--dtype", args.dtype]
-                cmd += (["--compile"] if args.compile else []) + (["--threads", str(args.threads)] if args.threads else [])
-                r = subprocess.run(cmd, capture_output=True, text=True)
-                if r.returncode != 0:
-                    print(r.stderr[-3000:], file=sys.stderr)
-                    return 1
-                runs[variant].append(json.loads(r.stdout.strip().splitlines()[-1]))
+        warmup, iters, rounds = _size_schedule(name, args)
+        runs = _measure_variants(size, args, warmup, iters, rounds)
+        if runs is None:
+            return 1
         for variant, parts in runs.items():
-            row = {"size": name, **parts[0], "rounds": rounds}
-            row["step_s_all"] = [t for p in parts for t in p["step_s_all"]]
-            row["step_s"] = statistics.median(row["step_s_all"])
-            row["tokens_per_s"] = row["batch"] * row["seq_len"] / row["step_s"]
-            for key in ("peak_mem_mb", "peak_mem_delta_mb"):
-                if key in row:
-                    row[key] = max(p[key] for p in parts)
-            row["achieved_flops_per_s"] = row["tokens_per_s"] * row["flops_per_token"]
-            row["fraction_of_matmul_peak"] = row["achieved_flops_per_s"] / peak["flops_per_s"]
-            if args.device == "cuda":
-                row["mfu"] = row["tokens_per_s"] * row["flops_per_token"] / (args.peak_tflops * 1e12)
+            row = _model_row(name, parts, rounds, peak, args)
             rows.append(row)
-            print(f"{name:6s} {variant:16s} {row['tokens_per_s']:10.0f} tok/s  {row['peak_mem_mb']:8.0f} MB", flush=True)
-    for name in sizes:
-        std = next(r for r in rows if r["size"] == name and r["variant"] == "standard")
-        for r in rows:
-            if r["size"] == name:
-                r["relative_to_standard"] = r["tokens_per_s"] / std["tokens_per_s"]
-                r["flops_relative_to_standard"] = r["flops_per_token"] / std["flops_per_token"]
-    micro = inst = loop = None
-    if args.loop_steps and args.device == "cpu":
-        loop = loop_overhead(args.loop_steps, args.loop_rounds, args.threads)
-        print(f"training loop: project/bare = {loop['project_over_bare']:.3f}", flush=True)
-    conc = None
-    if args.concurrency_steps and args.device == "cpu":
-        conc = concurrency(args.concurrency_steps)
-        if conc:
-            print(f"two runs at once: {conc['aggregate_ratio']:.2f}x the aggregate throughput of one", flush=True)
-    if not args.skip_micro:
-        micro = attention_micro(args.device, args.dtype)
-        print("attention micro done", flush=True)
-        try:  # another team's module: its absence must not lose the numbers above
-            inst = instrument_overhead(SIZES["small"], args.device)
-        except Exception as e:  # noqa: BLE001
-            inst = {"error": f"{type(e).__name__}: {e}"}
-    meta = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "device": args.device,
+            print(f"{name:6s} {variant:16s} {row['tokens_per_s']:10.0f} tok/s  {row['peak_mem_mb']:8.0f} MB",
+                  flush=True)
+    _add_relative_to_standard(rows, sizes)
+    micro, inst, loop, conc = _extra_measurements(args)
+    meta = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "device": args.device,
             "device_name": device_name(args.device), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "dtype": args.dtype, "compile": args.compile,
             "python": platform.python_version(), "load_average_at_end": os.getloadavg(),
@@ -527,7 +563,8 @@ def report(meta, rows, micro, inst, device, loop=None, conc=None) -> str:
                   f"{100 * r['fraction_of_matmul_peak']:.1f}% | {r['peak_mem_mb']:.0f} |"
                   + (f" {100 * r['mfu']:.1f}% |" if cuda else f" {r['peak_mem_delta_mb']:.0f} |"))
     if loop:
-        md += ["", f"Training loop, small profile's phonetic resonator (1 thread, micro-batch 16 x 2), {loop['steps']} optimizer steps, "
+        md += ["", "Training loop, small profile's phonetic resonator (1 thread, micro-batch 16 x 2), "
+               f"{loop['steps']} optimizer steps, "
                f"{loop['rounds']} fresh processes each, alternating (median tokens/s): project loop "
                f"{loop['median']['project']:,.0f}, bare nanoGPT-style loop {loop['median']['bare']:,.0f}; "
                f"ratio {loop['project_over_bare']:.3f}."]

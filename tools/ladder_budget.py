@@ -131,7 +131,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     lad = Ladder(load_params(args.params))
     tp = Path(args.throughput) if args.throughput else lad.layout.throughput
-    bench = read_json(tp, "rerun `python -m tools.ladder_bench`", missing_fix="measure first: `python -m tools.ladder_bench`")
+    bench = read_json(tp, "rerun `python -m tools.ladder_bench`",
+                      missing_fix="measure first: `python -m tools.ladder_bench`")
     meta_path = Path(args.meta) if args.meta else Layout(lad.profile).tokens_meta
     meta = read_json(meta_path, "rerun `dvc repro tokenize`", missing_fix="run `dvc repro tokenize` first")
     try:

@@ -28,7 +28,7 @@ def flattened_at(tokens: list[int], loss: list[float], window: int, threshold: f
     """First token count T with loss(T) - min(loss over (T, T + window]) < threshold, where the
     curve extends at least `window` tokens beyond T; None if the curve never flattens."""
     for i, t in enumerate(tokens):
-        ahead = [l for u, l in zip(tokens, loss) if t < u <= t + window]
+        ahead = [loss_u for u, loss_u in zip(tokens, loss, strict=True) if t < u <= t + window]
         if tokens[-1] < t + window or not ahead:
             return None
         if loss[i] - min(ahead) < threshold:

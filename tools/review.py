@@ -61,7 +61,8 @@ def main(argv=None) -> int:
     if meta.get("design_version") is None:   # written by the design-v1 stats stage: another layout
         raise InputError(path, "was written by the design-v1 stats stage", "rebuild it: `dvc repro stats`")
     metric = meta["primary_metric"]
-    print(f"profile {profile} | design v{meta['design_version']} | {meta['n_runs']} runs, {meta['n_diverged']} diverged "
+    print(f"profile {profile} | design v{meta['design_version']} | {meta['n_runs']} runs, "
+          f"{meta['n_diverged']} diverged "
           f"| prereg {meta['prereg_hash'][:12]} | commit {(meta['provenance'].get('commit') or '?')[:10]}")
     print("\n".join(per_seed_table(s, metric)))
     units = s["hypotheses"][0]["margin"]["units"] if s["hypotheses"] else ""

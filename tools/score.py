@@ -54,7 +54,8 @@ def main(argv=None) -> int:
         items[task] = it
     atomic_write_json(run.items, items)
     atomic_write_json(run.eval_json, {**record, "diverged": False, "metrics": metrics,
-                                          "eval_seconds": time.perf_counter() - t0, "checkpoint_sha256": sha256_of(ckpt)})
+                                      "eval_seconds": time.perf_counter() - t0,
+                                      "checkpoint_sha256": sha256_of(ckpt)})
     print(json.dumps(metrics, indent=1))
     return 0
 

@@ -6,7 +6,6 @@ import zlib
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.func import functional_call
 
 from resonator.instruments.base import Instrument
@@ -38,7 +37,7 @@ def band_shares(power: torch.Tensor) -> dict:
     p = power[1:].double()
     thirds = np.array_split(np.arange(len(p)), 3)
     total = p.sum().item() or 1.0
-    return {name: p[idx].sum().item() / total for name, idx in zip(("low", "mid", "high"), thirds)}
+    return {name: p[idx].sum().item() / total for name, idx in zip(("low", "mid", "high"), thirds, strict=True)}
 
 
 def effective_rank(h: torch.Tensor) -> float:
@@ -260,7 +259,7 @@ class ResonanceAnalyzer(_AttentionInputs):
         if not self.last.get("applicable"):
             return {}
         figs = {}
-        lam = [l for l in self.last["lambda"] if l is not None]
+        lam = [row for row in self.last["lambda"] if row is not None]
         if lam:
             fig, ax = plt.subplots(figsize=(3.5, 2.5))
             im = ax.imshow(np.array(lam), cmap="coolwarm", aspect="auto")
