@@ -24,7 +24,7 @@ class CellView:
 
     def __init__(self, p, lad):
         self.profile, self.prereg_hash = lad.profile, p.prereg_hash
-        self.hypotheses = {**p.hypotheses, "tests": lad.tests()}
+        self.hypotheses = {**p.hypotheses, "tests": lad.tests(), "amendments": []}   # the ladder's tests only
         self.groups = {"core": lad.variants, "ablation": []}
         self.seeds = {"core": lad.seeds, "ablation": []}
         self._variants, self._seeds = set(lad.variants), list(lad.seeds)
@@ -68,7 +68,7 @@ def analyse_cell(view: CellView, runs: dict, bpt: float, pilot: dict) -> dict:
     pairs = {}
     for t in h["tests"]:
         q = study.paired_values(view, tables, t)
-        pairs[t["id"]] = {"seeds": list(q["used"]), "d": [float(a - b) for a, b in zip(q["x"], q["y"])]}
+        pairs[t["id"]] = {"seeds": list(q["used"]), "d": [float(a - b) for a, b in zip(q["x"], q["y"], strict=True)]}
     return {"design": design, "hypotheses": records, "pairs": pairs}
 
 
@@ -167,11 +167,13 @@ def analyse_ladder(p, lad, layout, tokens_meta: dict, tokens_meta_path, pilot: d
     for rung, x in lad.cells():
         runs = cell_runs(lad, layout, rung, x)
         done = sum(1 for v in runs.values() for r in v.values() if r["train"])
-        cells.append({"rung": rung, "length": x, "label": cell_label(rung, x), "tokens": facts[rung]["tokens"][f"{x:g}"],
+        cells.append({"rung": rung, "length": x, "label": cell_label(rung, x),
+                      "tokens": facts[rung]["tokens"][f"{x:g}"],
                       "scale_params": facts[rung]["scale_params"], "n_runs": done,
                       "analysis": analyse_cell(view, runs, bpt, pilot)})
     meta = {"profile": lad.profile, "status": lad.raw["status"], "registered": lad.raw["registered"],
-            "ladder_hash": p.ladder_hash, "prereg_hash": p.prereg_hash, "primary_metric": p.hypotheses["primary_metric"],
+            "ladder_hash": p.ladder_hash, "prereg_hash": p.prereg_hash,
+            "primary_metric": p.hypotheses["primary_metric"],
             "alpha": p.hypotheses["alpha"], "confidence": p.hypotheses["confidence"], "vocab_size": vocab,
             "bytes_per_token": bpt, "variants": lad.variants, "seeds": lad.seeds, "tune_seeds": lad.tune_seeds,
             "lr_grid": lad.lr_grid, "hypotheses": [t["id"] for t in view.hypotheses["tests"]],

@@ -60,7 +60,9 @@ def _above(x, margin) -> bool:
 def numbers_sentence(r: dict, S: Style) -> str:
     """The difference, both intervals (labelled), the p-values and the margin."""
     i = r["id"]
-    n = lambda k: S.num(i, k)
+
+    def n(k: str) -> str:
+        return S.num(i, k)
     if r["comparison"] is None:
         return f"Only {n('N')} of {n('Planned')} planned pairs are complete, too few to test."
     u = r["margin"]["units"]
@@ -126,9 +128,15 @@ def power_caveat(r: dict, design_row: dict, S: Style) -> str:
             "been detected, yet neither it nor equivalence is shown.")
 
 
+def added_by(r: dict) -> str:
+    """"added by amendment N, registered DATE" for an amendment's hypothesis, else ""."""
+    return f"added by amendment {r['amendment']}, registered {r['registered']}" if r.get("amendment") else ""
+
+
 def claim_item(r: dict, design_row: dict, S: Style) -> str:
-    """One hypothesis: question, numbers, verdict, meaning, caveat."""
-    head = (f"{S.b(r['id'])} ({S.tt(r['a'])} vs {S.tt(r['b'])}; family {S.esc(r['family'])}): "
+    """One hypothesis: question, numbers, verdict, meaning, caveat; an amendment's says so."""
+    label = f"; {added_by(r)}" if r.get("amendment") else ""
+    head = (f"{S.b(r['id'])} ({S.tt(r['a'])} vs {S.tt(r['b'])}; family {S.esc(r['family'])}{label}): "
             f"{S.esc(r['question'])} ")
     return (head + numbers_sentence(r, S) + f" Verdict: {S.b(S.num(r['id'], 'Verdict'))}. "
             + meaning(r, S) + power_caveat(r, design_row, S))
@@ -151,7 +159,8 @@ def family_sentence(family: str, members: list[dict], design_rows: dict, S: Styl
         groups.setdefault(r["verdict"], []).append(r["id"])
     parts = "; ".join(f"{v}: {', '.join(ids)}" for v, ids in groups.items())
     size = f"{len(members)} hypothes{'is' if len(members) == 1 else 'es'}"
-    out = f"In the {S.esc(family)} family ({size}, Holm within it) the verdicts are {parts}."
+    label = f"{added_by(members[0])}; " if members[0].get("amendment") else ""
+    out = f"In the {S.esc(family)} family ({label}{size}, Holm within it) the verdicts are {parts}."
     weak = [i for i in groups.get("inconclusive", []) if _above(design_rows[i]["mde"], design_rows[i]["margin"])]
     if weak:
         whom = "all of them" if len(weak) == len(groups["inconclusive"]) else ", ".join(weak)
@@ -170,6 +179,28 @@ def claims_outcome(hyps: list[dict], S: Style) -> str:
     parts = [f"{len(ids)} {k} ({', '.join(ids)})" for k, vs in kinds.items()
              if (ids := [r["id"] for r in tied if r["verdict"] in vs])]
     return f"Of the {len(tied)} hypotheses tied to an effect the original claimed, " + "; ".join(parts) + "."
+
+
+def amendments_paragraph(meta: dict, S: Style) -> str:
+    """What hypotheses.amendments added to the registration (stats.json's meta: version, date,
+    prereg_hash, amendments), and what it leaves as registered; one sentence if none. For
+    summary.md and the paper's protocol (tex/amendments.tex)."""
+    amendments, version = meta.get("amendments") or [], meta["design_version"]
+    if not amendments:
+        return f"The registration (design version {version}) has not been amended."
+    items = []
+    for a in amendments:
+        fams = ", ".join(S.esc(f) for f in a["families"])
+        reason = " ".join(a["reason"].split())
+        items.append(f"Amendment {a['number']}, registered {a['registered']}, adds {S.esc(', '.join(a['tests']))} "
+                     f"(famil{'y' if len(a['families']) == 1 else 'ies'} {fams}). Its reason: {S.esc(reason)}"
+                     + ("" if reason.endswith((".", "?", "!")) else "."))
+    times = "once" if len(amendments) == 1 else f"{len(amendments)} times"
+    return (f"The registration (design version {version}, registered {meta['registered']}) was amended {times}. "
+            + " ".join(items) + " An amendment's hypotheses form families of their own, so "
+            "the Holm corrections of the registered families, and their verdicts, are those of the registration; "
+            f"the pre-registration hash {S.tt(meta['prereg_hash'][:12])} covers the registered hypotheses only. "
+            "Every table and sentence labels an amendment's hypotheses with the amendment.")
 
 
 def conclusion(design: dict, hyps: list[dict], S: Style) -> str:
