@@ -220,16 +220,19 @@ def require_decidable(p) -> list[dict]:
     """Refuse a registration in which some hypothesis cannot reject its null, or cannot be
     declared equivalent, at its family's Holm level with its planned seeds, whatever the
     data: the error names the hypothesis and the seeds it needs. Called by every stage
-    that trains, evaluates or analyses, so an undecidable design never costs a run."""
+    that trains, evaluates or analyses, so an undecidable design never costs a run. The
+    tests of hypotheses.amendments are checked the same way, each in its own family."""
+    from resonator.amendment_config import all_tests, list_key_of
     from resonator.errors import ProjectError
 
     h = p.hypotheses
-    rows = registered_design(h["tests"], p.planned_seeds, h["alpha"])
+    keys = list_key_of(h)
+    rows = registered_design(all_tests(h), p.planned_seeds, h["alpha"])
     for r in rows:
         if not (r["can_reject_first_step"] and r["can_declare_equivalent_first_step"]):
             need = max(r["n_min"] or 0, r["n_min_equivalence"] or 0)
             err = ProjectError(
-                f"params.yaml: key 'hypotheses.tests' ({r['id']}, family {r['family']})",
+                f"params.yaml: key '{keys[r['id']]}' ({r['id']}, family {r['family']})",
                 f"{r['n']} paired seeds cannot decide it: the smallest sign-flip p-value is {r['min_p']:.3g}, "
                 f"not below Holm's first level alpha/m = {r['holm_first_level']:.3g} for the {r['m']} tests of "
                 "its family",

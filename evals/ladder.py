@@ -24,7 +24,7 @@ class CellView:
 
     def __init__(self, p, lad):
         self.profile, self.prereg_hash = lad.profile, p.prereg_hash
-        self.hypotheses = {**p.hypotheses, "tests": lad.tests()}
+        self.hypotheses = {**p.hypotheses, "tests": lad.tests(), "amendments": []}   # the ladder's tests only
         self.groups = {"core": lad.variants, "ablation": []}
         self.seeds = {"core": lad.seeds, "ablation": []}
         self._variants, self._seeds = set(lad.variants), list(lad.seeds)
@@ -168,8 +168,8 @@ def analyse_ladder(p, lad, layout, tokens_meta: dict, tokens_meta_path, pilot: d
         runs = cell_runs(lad, layout, rung, x)
         done = sum(1 for v in runs.values() for r in v.values() if r["train"])
         cells.append({"rung": rung, "length": x, "label": cell_label(rung, x),
-                      "tokens": facts[rung]["tokens"][f"{x:g}"], "scale_params": facts[rung]["scale_params"],
-                      "n_runs": done,
+                      "tokens": facts[rung]["tokens"][f"{x:g}"],
+                      "scale_params": facts[rung]["scale_params"], "n_runs": done,
                       "analysis": analyse_cell(view, runs, bpt, pilot)})
     meta = {"profile": lad.profile, "status": lad.raw["status"], "registered": lad.raw["registered"],
             "ladder_hash": p.ladder_hash, "prereg_hash": p.prereg_hash,

@@ -18,6 +18,7 @@ from scipy import stats as sps
 from evals import stats as st
 from evals.curves import curve_block
 from evals.design import DESIGN_RULE, mde_equivalence_signflip, mde_signflip, registered_design
+from resonator.amendment_config import all_tests, amendments_summary, registration_of
 from resonator.errors import InputError, ProjectError
 from resonator.inputs import read_json
 
@@ -73,7 +74,9 @@ def planned_pairs(p, hyp: dict) -> list[int]:
 
 
 def families(tests) -> dict[str, list[str]]:
-    """Family name -> ids, in registration order (Holm runs within each)."""
+    """Family name -> ids, in registration order (Holm runs within each). Pass all_tests(h)
+    for every family, amendments' included: an amendment's families are its own
+    (resonator.amendment_config), so adding one never changes a registered family."""
     out: dict[str, list[str]] = {}
     for t in tests:
         out.setdefault(t["family"], []).append(t["id"])
@@ -148,9 +151,40 @@ def load_runs(layout, planned: list[tuple[str, int]]) -> tuple[dict, list[str]]:
 def other_registration(runs: dict, prereg_hash: str) -> list[str]:
     """Planned runs whose train.json carries another pre-registration hash (e.g. runs of a
     superseded design still on disk): listed and warned about, so they are never mistaken
-    silently for runs of this design."""
+    silently for runs of this design. (An amendment does not change the hash: runs trained
+    after one carry the registration's.)"""
     return [f"{v}/s{s}" for v, seeds in runs.items() for s, r in seeds.items()
             if r["train"] and r["train"].get("prereg_hash") not in (None, prereg_hash)]
+
+
+def other_registration_groups(runs: dict, p) -> list[dict]:
+    """The runs of other_registration grouped by the hash they carry, each group with the
+    registration that hash is (a superseded version listed in hypotheses.supersedes, or
+    unknown): [{"prereg_hash": first 12 hex digits, "registration": words, "runs": [...]}],
+    most runs first."""
+    known = [(str(s["prereg_hash"]), f"design version {s['version']}, superseded")
+             for s in p.hypotheses.get("supersedes", [])]
+    groups: dict[str, list[str]] = {}
+    for v, seeds in runs.items():
+        for s, r in seeds.items():
+            got = (r["train"] or {}).get("prereg_hash")
+            if got is not None and got != p.prereg_hash:
+                groups.setdefault(str(got), []).append(f"{v}/s{s}")
+    out = [{"prereg_hash": h[:12], "runs": names,
+            "registration": next((label for k, label in known if h.startswith(k)),
+                                 "not a registration params.yaml lists")}
+           for h, names in groups.items()]
+    return sorted(out, key=lambda g: (-len(g["runs"]), g["prereg_hash"]))
+
+
+def other_registration_text(groups: list[dict], prereg_hash: str, names: bool = True) -> str:
+    """One sentence for the stats stage, summary.md and the review: how many planned runs
+    carry another pre-registration, and which (hash and version), with the runs if `names`."""
+    n = sum(len(g["runs"]) for g in groups)
+    parts = [f"{len(g['runs'])} under {g['prereg_hash']} ({g['registration']})"
+             + (f": {', '.join(g['runs'])}" if names else "") for g in groups]
+    return (f"{n} planned run(s) were trained under another pre-registration than this one "
+            f"({prereg_hash[:12]}): " + "; ".join(parts))
 
 
 def metric_value(rec: dict, metric: str):
@@ -244,14 +278,16 @@ def mde_pair(n: int, sd: float, level: float, power: float, seed: int, n_sim: in
 
 
 def design_rows(p, bpt: float, pilot: dict) -> list[dict]:
-    """One row per registered hypothesis, computed from params and the pilot only (no run):
-    family, family size m, planned pairs n, smallest attainable p, Holm first-step level,
-    margin (% perplexity and metric units), claimed effect, pilot sd, design MDEs and
-    whether each is below the margin."""
+    """One row per hypothesis (the registered ones, then each amendment's, labelled by
+    `registration`), computed from params and the pilot only (no run): family, family size
+    m, planned pairs n, smallest attainable p, Holm first-step level, margin (% perplexity
+    and metric units), claimed effect, pilot sd, design MDEs and whether each is below the
+    margin."""
     h = p.hypotheses
-    checks = {r["id"]: r for r in registered_design(h["tests"], p.planned_seeds, h["alpha"])}
+    tests, where = all_tests(h), registration_of(h)
+    checks = {r["id"]: r for r in registered_design(tests, p.planned_seeds, h["alpha"])}
     rows = []
-    for t in h["tests"]:
+    for t in tests:
         metric, c = test_metric(h, t), checks[t["id"]]
         sds = pilot_sds(pilot, metric)
         if not sds:
@@ -261,7 +297,7 @@ def design_rows(p, bpt: float, pilot: dict) -> list[dict]:
         margin = margin_in_metric(metric, t["margin_ppl"], bpt)
         mdes = mde_pair(c["n"], sd["sd"], c["holm_first_level"], h["power"], h["bootstrap_seed"])
         rows.append({
-            "id": t["id"], "family": t["family"], "a": t["a"], "b": t["b"], "metric": metric,
+            "id": t["id"], "family": t["family"], **where[t["id"]], "a": t["a"], "b": t["b"], "metric": metric,
             "units": METRIC_UNITS.get(metric, metric), "m": c["m"], "n": c["n"], "min_p": c["min_p"],
             "min_p_equivalence": c["min_p_equivalence"], "holm_first_level": c["holm_first_level"],
             "decidable": c["can_reject_first_step"] and c["can_declare_equivalent_first_step"],
@@ -289,7 +325,8 @@ def design_document(p, tokens_meta: dict, tokens_meta_path, pilot: dict) -> dict
             "test_bytes": bpt["bytes"], "test_tokens": bpt["tokens"], "tokens_meta": str(tokens_meta_path),
             "pilot": h["pilot"], "pilot_prereg_hash": pilot.get("meta", {}).get("prereg_hash"),
             "max_excluded_fraction": h["max_excluded_fraction"], "bootstrap_resamples": h["bootstrap_resamples"],
-            "families": families(h["tests"]), "design_rule": DESIGN_RULE,
+            "families": families(all_tests(h)), "registered_families": families(h["tests"]),
+            "amendments": amendments_summary(h), "amendments_hash": p.amendments_hash, "design_rule": DESIGN_RULE,
             "mde_method": "evals.design.mde_signflip and mde_equivalence_signflip at the Holm first-step level "
                           "alpha/m, normal differences with the pilot sd, simulated"}
     return {"meta": meta, "rows": design_rows(p, bpt["bytes_per_token"], pilot)}
@@ -298,8 +335,13 @@ def design_document(p, tokens_meta: dict, tokens_meta_path, pilot: dict) -> dict
 def check_design(design: dict, p, path) -> dict[str, dict]:
     """design.json's rows by id, after checking that it was made from this registration
     (a stale design would report margins and MDEs of another plan)."""
-    if design.get("meta", {}).get("prereg_hash") != p.prereg_hash:
+    meta = design.get("meta", {})
+    if meta.get("prereg_hash") != p.prereg_hash:
         raise InputError(path, "was made from another pre-registration than params.yaml's",
+                         "rerun the design stage: `python -m pipeline.design` or `dvc repro design`")
+    ids = {r["id"] for r in design.get("rows", [])}
+    if meta.get("amendments_hash") != p.amendments_hash or any(t["id"] not in ids for t in all_tests(p.hypotheses)):
+        raise InputError(path, "was made from other amendments (hypotheses.amendments) than params.yaml's",
                          "rerun the design stage: `python -m pipeline.design` or `dvc repro design`")
     for r in design["rows"]:   # strict JSON wrote an unreachable MDE (inf) as null: read it back as inf
         for k in ("mde", "mde_ppl", "mde_equivalence", "mde_equivalence_ppl"):
@@ -426,7 +468,7 @@ def family_rows(h: dict, pairs: dict, design: dict[str, dict]) -> dict[str, dict
     hypothesis with its design margin in metric units and, where too many pairs were
     excluded, the forced "inconclusive" (it stays in the family, so m never shrinks)."""
     rows = {}
-    for ids in families(h["tests"]).values():
+    for ids in families(all_tests(h)).values():
         inputs = [{"id": i, "x": pairs[i]["x"], "y": pairs[i]["y"], "margin": design[i]["margin"],
                    "better": pairs[i]["better"],
                    "inconclusive_reason": exclusion_reason(len(pairs[i]["seeds"]), pairs[i]["excluded"],
@@ -442,7 +484,8 @@ def hypothesis_record(t: dict, q: dict, r: dict, d: dict, runs: dict, tables: di
     per-seed r, the learning-curve difference and the secondary metrics."""
     comparison = comparison_block(r, q["x"], q["y"], r["m"], q["metric"], bpt)
     return {
-        "id": t["id"], "family": t["family"], "question": t.get("question", ""), "a": t["a"], "b": t["b"],
+        "id": t["id"], "family": t["family"], **registration_of(h)[t["id"]],
+        "question": t.get("question", ""), "a": t["a"], "b": t["b"],
         "metric": q["metric"], "better": q["better"], "planned_seeds": q["seeds"], "seeds": q["used"],
         "excluded": q["excluded"],
         "margin": {"ppl_pct": t["margin_ppl"], "value": d["margin"], "units": d["units"],
@@ -458,15 +501,18 @@ def hypothesis_record(t: dict, q: dict, r: dict, d: dict, runs: dict, tables: di
 
 
 def analyse(p, runs: dict, design: dict[str, dict], bpt: float) -> list[dict]:
-    """Every registered hypothesis by VERDICT_RULE_V2, Holm within its family, margins from
-    the design (design.json's rows by id) in metric units; records in registration order."""
+    """Every hypothesis by VERDICT_RULE_V2, Holm within its family, margins from the design
+    (design.json's rows by id) in metric units; records in registration order, the registered
+    tests first, then each amendment's (in families of their own, so the registered records
+    are what they were without the amendment), each labelled with its registration."""
     h = p.hypotheses
-    metrics = {test_metric(h, t) for t in h["tests"]} | {s["metric"] for s in h.get("secondary_metrics", [])}
+    tests = all_tests(h)
+    metrics = {test_metric(h, t) for t in tests} | {s["metric"] for s in h.get("secondary_metrics", [])}
     tables = {m: metric_table(runs, m) for m in metrics}
-    pairs = {t["id"]: paired_values(p, tables, t) for t in h["tests"]}
+    pairs = {t["id"]: paired_values(p, tables, t) for t in tests}
     rows = family_rows(h, pairs, design)
     return [hypothesis_record(t, pairs[t["id"]], rows[t["id"]], design[t["id"]], runs, tables, h, bpt)
-            for t in h["tests"]]
+            for t in tests]
 
 
 # ---------------------------------------------------------------------------

@@ -45,7 +45,8 @@ def main(argv=None) -> int:
     print(f"design: {len(doc['rows'])} hypotheses in {len(doc['meta']['families'])} families -> {lay.design}")
     for r in doc["rows"]:
         print(f"  {r['id']:4s} {r['family']:9s} m={r['m']} n={r['n']} margin {r['margin']:.4f} "
-              f"MDE {r['mde']:.4f} ({'below' if r['mde_below_margin'] else 'above'} the margin)")
+              f"MDE {r['mde']:.4f} ({'below' if r['mde_below_margin'] else 'above'} the margin)"
+              + (f"  [{r['registration']}]" if r["amendment"] else ""))
     return 0
 
 

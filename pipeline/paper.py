@@ -24,6 +24,7 @@ from pathlib import Path
 from reporting import facts
 from reporting.ladder_paper import write_ladder
 from reporting.latex import macro_name, tex_escape
+from resonator.amendment_config import all_tests
 from resonator.atomic import atomic_write_bytes, atomic_write_text
 from resonator.cli import run_main
 from resonator.errors import InputError, ProjectError
@@ -101,7 +102,7 @@ def notebook_bpb(results: Path, profile: str, metric: str) -> float | None:
 
 def seeds_sentence(p) -> str:
     """How many paired seeds the hypotheses have, from the plan, and what that can and cannot show."""
-    ns = sorted({len(set(p.planned_seeds(h["a"])) & set(p.planned_seeds(h["b"]))) for h in p.hypotheses["tests"]})
+    ns = sorted({len(set(p.planned_seeds(h["a"])) & set(p.planned_seeds(h["b"]))) for h in all_tests(p.hypotheses)})
     n = str(ns[0]) if len(ns) == 1 else f"{ns[0]}--{ns[-1]}"
     return (f"\\textbf{{Seeds.}} Each hypothesis rests on {n} paired seeds. The statistics treat seeds and, in the "
             "Multi-Bootstrap, test documents as the sources of variation; the test split is one fixed sample of "
@@ -187,9 +188,8 @@ def build_pdf(build: Path) -> Path:
     log = (build / "main.log").read_text(errors="replace") if (build / "main.log").exists() else ""
     if r.returncode != 0:
         err = [line for line in log.splitlines() if line.startswith("!")][:5]
-        raise ProjectError(build / "main.log",
-                           f"latexmk failed: {' | '.join(err) or ' '.join(r.stdout[-300:].split())}",
-                           "fix the LaTeX error it names and rerun")
+        what = " | ".join(err) or " ".join(r.stdout[-300:].split())
+        raise ProjectError(build / "main.log", f"latexmk failed: {what}", "fix the LaTeX error it names and rerun")
     problems = [line for line in log.splitlines() if "undefined" in line.lower() and "Warning" in line]
     if problems:
         raise ProjectError(build / "main.log", f"undefined references or macros: {problems[:5]}",

@@ -34,16 +34,20 @@ def design_values(row: dict) -> dict[str, str]:
 
 
 def design_globals(doc: dict) -> dict[str, str]:
-    """The registration-level numbers of design.json."""
+    """The registration-level numbers of design.json. Hypotheses and Families count the
+    registration's own; Amendments and AmendmentHypotheses what hypotheses.amendments added."""
     meta = doc["meta"]
+    registered = [r for r in doc["rows"] if not r.get("amendment")]
     return {
         "DesignVersion": str(meta["version"]), "DesignRegistered": meta["registered"],
         "DesignPower": fmt_level(meta["power"]), "Alpha": f"{meta['alpha']:g}",
         "ConfidencePct": fmt_level(meta["confidence"]), "BytesPerToken": fmt(meta["bytes_per_token"], 3),
         "TestBytes": fmt_count(meta["test_bytes"]), "TestTokens": fmt_count(meta["test_tokens"]),
         "DesignSimulations": fmt_count(meta["n_sim"]), "MaxExcludedPct": fmt_level(meta["max_excluded_fraction"]),
-        "BootResamples": fmt_count(meta["bootstrap_resamples"]), "Families": str(len(meta["families"])),
-        "Hypotheses": str(len(doc["rows"])),
+        "BootResamples": fmt_count(meta["bootstrap_resamples"]),
+        "Families": str(len(meta.get("registered_families", meta["families"]))), "Hypotheses": str(len(registered)),
+        "Amendments": str(len(meta.get("amendments", []))),
+        "AmendmentHypotheses": str(len(doc["rows"]) - len(registered)),
     }
 
 
@@ -55,7 +59,8 @@ def hypothesis_values(r: dict) -> dict[str, str]:
     pc = c.get("ppl_change") or {}
     pts = (r.get("curve_diff") or {}).get("points") or []
     return {
-        "Verdict": r["verdict"], "N": str(c.get("n", len(r["seeds"]))), "Planned": str(len(r["planned_seeds"])),
+        "Verdict": r["verdict"], "Registration": r.get("registration", "registered"),
+        "N": str(c.get("n", len(r["seeds"]))), "Planned": str(len(r["planned_seeds"])),
         "Excluded": str(len(r["excluded"])),
         "Diff": fmt(c.get("mean_diff"), sign=True), "PplChange": fmt(pc.get("mean"), 2, sign=True),
         "CiLevel": fmt_level(c.get("ci_level")), "CiLow": fmt(c.get("ci_low"), sign=True),

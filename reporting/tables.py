@@ -10,6 +10,7 @@ from __future__ import annotations
 from reporting.latex import latex_value, tex_escape
 from reporting.macros import VARIANT_METRICS, design_values, hypothesis_values
 from reporting.numbers import fmt, fmt_ci, fmt_p
+from resonator.amendment_config import all_tests, registration_of
 
 METRIC_LABELS = {"lm_test/bits_per_byte": "test bits/byte", "val_ppl": "val PPL", "val_loss": "val NLL/token",
                  "rhyme/acc": "rhyme acc", "cloze/acc": "cloze acc", "agreement/acc": "agreement acc",
@@ -104,21 +105,37 @@ def _margin(r) -> str:
     return f"±{r['margin']['ppl_pct']:g}% / ±{fmt(r['margin']['value'])}"
 
 
-def hypothesis_columns():
-    return [("id", "text", lambda r: r["id"]), ("family", "text", lambda r: r["family"]),
+def amended(rows) -> bool:
+    """Whether any row (a hypothesis of stats.json or design.json) was added by an amendment."""
+    return any(r.get("amendment") for r in rows)
+
+
+def _with_registration(cols: list, rows) -> list:
+    """The columns with `registration` after the family, where some row is an amendment's
+    ("v2" or "amendment 1 (2026-12-05)"); without amendments the table is as it was."""
+    if not amended(rows):
+        return cols
+    at = 1 + next(i for i, c in enumerate(cols) if c[0] == "family")
+    return cols[:at] + [("registration", "text", lambda r: r.get("registration") or "")] + cols[at:]
+
+
+def hypothesis_columns(rows=()):
+    return _with_registration([
+            ("id", "text", lambda r: r["id"]), ("family", "text", lambda r: r["family"]),
             ("$n$", "num", _v("N")), (r"$\Delta$ (A $-$ B)", "num", _v("Diff")),
             ("Holm-level CI", "num", _ci("ci_low", "ci_high")), (r"level (\%)", "num", _v("CiLevel")),
             (r"95\% CI (unadj.)", "num", _ci("ci95_low", "ci95_high")), ("$p$", "num", _v("P")),
             (r"$p_\mathrm{Holm}$", "num", _v("PAdj")), (r"$p_\mathrm{eq,Holm}$", "num", _v("PEqAdj")),
-            (r"margin (\%PPL / bits/byte)", "text", _margin), ("verdict", "bold", _v("Verdict"))]
+            (r"margin (\%PPL / bits/byte)", "text", _margin), ("verdict", "bold", _v("Verdict"))], rows)
 
 
 def hypotheses_latex(hyps: list[dict]) -> str:
-    return latex(hypothesis_columns(), hyps, "pipeline/stats.py", "ll" + "r" * 8 + "ll")
+    return latex(hypothesis_columns(hyps), hyps, "pipeline/stats.py",
+                 "ll" + "l" * amended(hyps) + "r" * 8 + "ll")
 
 
 def hypotheses_md(hyps: list[dict]) -> str:
-    cols = hypothesis_columns()
+    cols = hypothesis_columns(hyps)
     cols[-1] = ("verdict", "text", lambda r: f"**{r['verdict']}**")
     return markdown(cols, hyps)
 
@@ -158,35 +175,44 @@ def curve_md(hyps: list[dict]) -> str:
 # The design (no run needed) and the registration
 # ---------------------------------------------------------------------------
 
-def design_columns():
+def design_columns(rows=()):
     def dv(key):
         return lambda r: design_values(r)[key]
-    return [("id", "text", lambda r: r["id"]), ("family", "text", lambda r: r["family"]),
+    return _with_registration([("id", "text", lambda r: r["id"]), ("family", "text", lambda r: r["family"]),
             ("$m$", "num", dv("DesignM")), ("$n$", "num", dv("DesignN")), ("min $p$", "num", dv("DesignMinP")),
             (r"Holm level", "num", dv("DesignHolmLevel")), (r"margin \%PPL", "num", dv("MarginPpl")),
             ("margin bits/byte", "num", dv("MarginBpb")), (r"claim \%PPL", "num", dv("ClaimedPpl")),
             ("pilot sd", "num", lambda r: design_values(r)["DesignPilotSd"] + ("*" if r["conservative"] else "")),
             ("MDE", "num", dv("DesignMde")), (r"MDE \%PPL", "num", dv("DesignMdePpl")),
-            ("equiv. MDE", "num", dv("DesignEqMde")), (r"MDE $<$ margin", "text", dv("DesignMdeBelowMargin"))]
+            ("equiv. MDE", "num", dv("DesignEqMde")), (r"MDE $<$ margin", "text", dv("DesignMdeBelowMargin"))],
+        rows)
 
 
 def design_latex(doc: dict, source: str) -> str:
-    return latex(design_columns(), doc["rows"], source, "ll" + "r" * 11 + "l")
+    rows = doc["rows"]
+    return latex(design_columns(rows), rows, source, "ll" + "l" * amended(rows) + "r" * 11 + "l")
 
 
 def design_md(doc: dict) -> str:
-    return markdown(design_columns(), doc["rows"])
+    return markdown(design_columns(doc["rows"]), doc["rows"])
 
 
 def prereg_latex(p) -> str:
-    """The registration as written in params.yaml: comparison, family, margin, claim, reason."""
-    cols = [("id", "text", lambda t: t["id"]),
+    """The registration as written in params.yaml: comparison, family, margin, claim, reason;
+    then each amendment's tests, labelled with the amendment (a `registration` column)."""
+    h = p.hypotheses
+    where = registration_of(h)
+    rows = [t | where[t["id"]] for t in all_tests(h)]
+    cols = _with_registration([
+            ("id", "text", lambda t: t["id"]),
             ("comparison", "text", lambda t: f"{t['a']} vs {t['b']}"),
             ("family", "text", lambda t: t["family"]), ("margin", "num", lambda t: f"{t['margin_ppl']:g}"),
             ("claim", "num", lambda t: "none" if t.get("claimed_ppl") is None else f"{t['claimed_ppl']:g}"),
-            ("why this margin", "text", lambda t: t["margin_reason"])]
-    spec = r"@{}l>{\raggedright\arraybackslash}p{0.27\linewidth}lrr>{\raggedright\arraybackslash}X@{}"
-    return latex(cols, p.hypotheses["tests"], "params.yaml (hypotheses) via pipeline/stats.py", spec, "tabularx")
+            ("why this margin", "text", lambda t: t["margin_reason"])], rows)
+    ragged = r">{\raggedright\arraybackslash}"
+    spec = (rf"@{{}}l{ragged}p{{0.27\linewidth}}l" + (rf"{ragged}p{{0.12\linewidth}}" if amended(rows) else "")
+            + rf"rr{ragged}X@{{}}")
+    return latex(cols, rows, "params.yaml (hypotheses) via pipeline/stats.py", spec, "tabularx")
 
 
 # ---------------------------------------------------------------------------

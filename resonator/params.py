@@ -10,6 +10,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,17 +31,44 @@ class ParamsError(ProjectError, ValueError):
 
 def validate(raw, where: str = "params.yaml") -> Study:
     """The typed study of a params dict; raise ParamsError naming the first problem.
-    The optional `ladder:` section is checked by resonator.ladder_config, after the rest."""
+    `hypotheses.amendments` is checked by resonator.amendment_config and the optional `ladder:`
+    section by resonator.ladder_config, after the rest."""
     if not isinstance(raw, dict):
         raise ParamsError(f"{where}: expected a mapping at the top level")
-    study, problem = parse_study({k: v for k, v in raw.items() if k != "ladder"})
+    body = {k: v for k, v in raw.items() if k != "ladder"}
+    hyp = body.get("hypotheses")
+    if isinstance(hyp, dict) and "amendments" in hyp:
+        body["hypotheses"] = {k: v for k, v in hyp.items() if k != "amendments"}
+    study, problem = parse_study(body)
     if problem:
-        key, msg = problem
+        key, msg = _amendments_hint(*problem)
         raise ParamsError(f"{where}: key '{key}': {msg}")
-    check_references(study, where)
+    amendments = validate_amendments(hyp.get("amendments") if isinstance(hyp, dict) else None, study, where)
+    check_references(study, where, amendments)
     if "ladder" in raw:
         validate_ladder(raw["ladder"], study, where)
     return study
+
+
+def _amendments_hint(key: str, msg: str) -> tuple[str, str]:
+    """A misspelt `amendments` under hypotheses gets the hint too (its schema is not config.py's)."""
+    m = re.fullmatch(r"unknown key '([^']*)' \((?:did you mean '[^']*'\?|allowed: .*)\)", msg)
+    if key == "hypotheses" and m and difflib.get_close_matches(m.group(1), ["amendments"], n=1, cutoff=0.75):
+        return key, f"unknown key '{m.group(1)}' (did you mean 'amendments'?)"
+    return key, msg
+
+
+def validate_amendments(raw_amendments, study: Study, where: str) -> list:
+    """`hypotheses.amendments` (issue 21): its schema, then how it fits the registration
+    (numbers, dates, new ids, new families); the variants its tests name are checked with the
+    registered tests' in check_references."""
+    from resonator.amendment_config import check_amendments, parse_amendments
+    amendments, problem = parse_amendments(raw_amendments)
+    problem = problem or check_amendments(amendments, study.hypotheses)
+    if problem:
+        key, msg = problem
+        raise ParamsError(f"{where}: key '{key}': {msg}")
+    return amendments
 
 
 def validate_ladder(raw_ladder, study: Study, where: str) -> None:
@@ -54,8 +82,9 @@ def validate_ladder(raw_ladder, study: Study, where: str) -> None:
         raise ParamsError(f"{where}: key '{key}': {msg}")
 
 
-def check_references(s: Study, where: str) -> None:
-    """What one section cannot check alone: names that point into other sections."""
+def check_references(s: Study, where: str, amendments: list = ()) -> None:
+    """What one section cannot check alone: names that point into other sections (the
+    registered tests' and every amendment's tests' variants included)."""
     def fail(key, msg):
         raise ParamsError(f"{where}: key '{key}': {msg}")
 
@@ -63,55 +92,56 @@ def check_references(s: Study, where: str) -> None:
         fail("profile", f"profile '{s.profile}' has no entry under 'profiles' (defined: {', '.join(s.profiles)})")
     if "tiny" in s.profiles and s.profiles["tiny"].train.val_batches is None:
         fail("profiles.tiny.train.val_batches", "must be set (the tests rely on a bounded validation)")
+    _check_groups(s, fail)
+    tests = [(f"hypotheses.tests[{i}]", h) for i, h in enumerate(s.hypotheses.tests)]
+    tests += [(f"hypotheses.amendments[{i}].tests[{j}]", h)
+              for i, a in enumerate(amendments) for j, h in enumerate(a.tests)]
+    _check_tests(s, tests, fail)
+
+
+def _unknown_variant(s: Study, name: str) -> str:
+    close = difflib.get_close_matches(name, list(s.variants), n=1)
+    return f"unknown variant '{name}' " + (f"(did you mean '{close[0]}'?)" if close
+                                           else f"(defined: {', '.join(s.variants)})")
+
+
+def _check_groups(s: Study, fail) -> None:
+    """Groups name defined variants, once each, in one group; a group with variants has seeds."""
     for group in ("core", "ablation"):
-        _check_group(s, group, fail)
+        names, seeds = getattr(s.groups, group), getattr(s.seeds, group)
+        for i, v in enumerate(names):
+            if v not in s.variants:
+                fail(f"groups.{group}[{i}]", _unknown_variant(s, v))
+        if len(set(names)) != len(names):
+            fail(f"groups.{group}", "a variant is listed twice")
+        if len(set(seeds)) != len(seeds):
+            fail(f"seeds.{group}", "a seed is listed twice")
+        if names and not seeds:
+            fail(f"seeds.{group}", f"is empty but groups.{group} lists {len(names)} variants "
+                 f"(give seeds, or empty groups.{group})")
     overlap = set(s.groups.core) & set(s.groups.ablation)
     if overlap:
         fail("groups", f"variants in both core and ablation: {sorted(overlap)}")
-    _check_hypotheses(s, fail)
 
 
-def _unknown_variant(name: str, s: Study) -> str:
-    """The message for a name that is no defined variant: the closest one, or all of them."""
-    close = difflib.get_close_matches(name, list(s.variants), n=1)
-    defined = ", ".join(s.variants)
-    return f"unknown variant '{name}' " + (f"(did you mean '{close[0]}'?)" if close else f"(defined: {defined})")
-
-
-def _check_group(s: Study, group: str, fail) -> None:
-    """groups.<group> lists defined variants, each once; seeds.<group> lists each seed once and
-    is not empty while the group lists variants."""
-    names, seeds = getattr(s.groups, group), getattr(s.seeds, group)
-    for i, v in enumerate(names):
-        if v not in s.variants:
-            fail(f"groups.{group}[{i}]", _unknown_variant(v, s))
-    if len(set(names)) != len(names):
-        fail(f"groups.{group}", "a variant is listed twice")
-    if len(set(seeds)) != len(seeds):
-        fail(f"seeds.{group}", "a seed is listed twice")
-    if names and not seeds:
-        fail(f"seeds.{group}", f"is empty but groups.{group} lists {len(names)} variants "
-             f"(give seeds, or empty groups.{group})")
-
-
-def _check_hypotheses(s: Study, fail) -> None:
-    """Each hypothesis compares two defined variants that a group trains on at least one common
-    seed, under an id of its own."""
+def _check_tests(s: Study, tests: list, fail) -> None:
+    """Every hypothesis ((key, test) pairs) compares two planned variants with common seeds,
+    under an id of its own."""
     planned = {v: set(s.seeds.core) for v in s.groups.core} | {v: set(s.seeds.ablation) for v in s.groups.ablation}
     ids = set()
-    for i, h in enumerate(s.hypotheses.tests):
+    for key, h in tests:
         for side in ("a", "b"):
             name = getattr(h, side)
             if name not in s.variants:
-                fail(f"hypotheses.tests[{i}].{side}", _unknown_variant(name, s))
+                fail(f"{key}.{side}", _unknown_variant(s, name))
             if name not in planned:
-                fail(f"hypotheses.tests[{i}].{side}", f"{h.id} compares '{name}', which no group trains "
+                fail(f"{key}.{side}", f"{h.id} compares '{name}', which no group trains "
                      f"(add it to groups.core or groups.ablation, or remove {h.id})")
         if not planned[h.a] & planned[h.b]:
-            fail(f"hypotheses.tests[{i}]", f"{h.id}: '{h.a}' and '{h.b}' share no seed, so it has no pairs "
+            fail(key, f"{h.id}: '{h.a}' and '{h.b}' share no seed, so it has no pairs "
                  "(give their groups common seeds)")
         if h.id in ids:
-            fail(f"hypotheses.tests[{i}].id", f"duplicate id '{h.id}'")
+            fail(f"{key}.id", f"duplicate id '{h.id}'")
         ids.add(h.id)
 
 
@@ -160,8 +190,14 @@ class Params:
         return Layout(self.profile)
 
     @property
+    def amendments(self) -> list[dict]:
+        """hypotheses.amendments as written (none: []): tests added after the registration."""
+        return list(self.hypotheses.get("amendments") or [])
+
+    @property
     def hash(self) -> str:
-        """Hash of the resolved active configuration (profile + variants + seeds + hypotheses).
+        """Hash of the resolved active configuration (profile + variants + seeds + hypotheses,
+        amendments included: a run records the whole configuration it was trained under).
         The `ladder:` section is left out: it configures no run of the main study (its runs
         carry ladder_hash), so registering or growing the ladder leaves this stamp as it was."""
         return stable_hash({k: v for k, v in self.raw.items() if k not in ("profiles", "ladder")}
@@ -174,8 +210,16 @@ class Params:
 
     @property
     def prereg_hash(self) -> str:
-        """Hash of the pre-registered hypotheses alone; stamped into every result."""
-        return stable_hash(self.hypotheses)
+        """Hash of the pre-registered hypotheses alone, without hypotheses.amendments (present or
+        not, empty or not): an amendment adds tests to a registration, it does not re-register
+        it, so runs trained before and after it carry the same stamp. Stamped into every result."""
+        return stable_hash({k: v for k, v in self.hypotheses.items() if k != "amendments"})
+
+    @property
+    def amendments_hash(self) -> str | None:
+        """Hash of hypotheses.amendments (None without one): the design and stats stages record
+        it, so a design made before an amendment is not read as this one's."""
+        return stable_hash(self.amendments) if self.amendments else None
 
     def runs(self) -> list[tuple[str, int]]:
         """Every (variant, seed) pair the active params ask for, in a stable order."""

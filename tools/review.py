@@ -5,7 +5,9 @@
 Per variant (full names) the primary metric of every seed, its mean and sd. Per hypothesis: id,
 its Holm family and the family's size, verdict, mean difference with its Holm-level interval,
 the Holm-adjusted p within the family, the margin (in the metric's units and % perplexity), the
-design MDE (pilot sd) and observed MDE (these seeds), n. A closed pipe (`| head`) ends quietly.
+design MDE (pilot sd) and observed MDE (these seeds), n; a hypothesis added by an amendment of
+the registration ends with its label, e.g. [amendment 1 (2026-12-05)], and the amendments are
+listed under the table. A closed pipe (`| head`) ends quietly.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from evals.study import other_registration_text
 from reporting.numbers import fmt, fmt_ci, fmt_level, fmt_p
 from resonator.cli import run_main
 from resonator.errors import InputError
@@ -46,7 +49,18 @@ def hypothesis_line(r: dict, family_size: int) -> str:
             f"{fmt(c.get('mean_diff'), sign=True):>8s} {fmt_ci(c.get('ci_low'), c.get('ci_high')):>20s} {level:>7s} "
             f"{p_holm:>7s} {margin:>22s} {fmt(mde['design'].get('mde')):>8s} {fmt(obs.get('mde')):>8s} "
             f"{len(r['seeds']):3d}/{len(r['planned_seeds'])}")
-    return line + (f"  (excluded: {len(r['excluded'])})" if r["excluded"] else "")
+    line += f"  (excluded: {len(r['excluded'])})" if r["excluded"] else ""
+    return line + (f"  [{r['registration']}]" if r.get("amendment") else "")
+
+
+def amendment_lines(meta: dict) -> list[str]:
+    """The amendments of the registration: number, date, the hypotheses and families each adds."""
+    out = []
+    for a in meta.get("amendments") or []:
+        out.append(f"amendment {a['number']} ({a['registered']}): adds {', '.join(a['tests'])} in famil"
+                   f"{'y' if len(a['families']) == 1 else 'ies'} {', '.join(a['families'])} of its own; "
+                   f"reason: {' '.join(a['reason'].split())}")
+    return out
 
 
 def main(argv=None) -> int:
@@ -61,9 +75,10 @@ def main(argv=None) -> int:
     if meta.get("design_version") is None:   # written by the design-v1 stats stage: another layout
         raise InputError(path, "was written by the design-v1 stats stage", "rebuild it: `dvc repro stats`")
     metric = meta["primary_metric"]
-    print(f"profile {profile} | design v{meta['design_version']} | {meta['n_runs']} runs, "
-          f"{meta['n_diverged']} diverged "
-          f"| prereg {meta['prereg_hash'][:12]} | commit {(meta['provenance'].get('commit') or '?')[:10]}")
+    amended = f" + {len(meta['amendments'])} amendment(s)" if meta.get("amendments") else ""
+    print(f"profile {profile} | design v{meta['design_version']}{amended} | {meta['n_runs']} runs, "
+          f"{meta['n_diverged']} diverged | prereg {meta['prereg_hash'][:12]} "
+          f"| commit {(meta['provenance'].get('commit') or '?')[:10]}")
     print("\n".join(per_seed_table(s, metric)))
     units = s["hypotheses"][0]["margin"]["units"] if s["hypotheses"] else ""
     families = meta["families"]
@@ -73,8 +88,14 @@ def main(argv=None) -> int:
         print(hypothesis_line(r, len(families[r["family"]])))
     print("\nMDE des: design (pilot sd, planned pairs); MDE obs: observed (these seeds' sd); both at the Holm "
           f"first-step level and {fmt_level(meta['design_meta']['power'])}% power.")
+    lines = amendment_lines(meta)
+    if lines:
+        print("\nAmendments (their hypotheses are labelled; the registered families' Holm corrections are unchanged):")
+        print("\n".join("  " + ln for ln in lines))
     if meta.get("other_registration_runs"):
-        print(f"warning: {len(meta['other_registration_runs'])} run(s) trained under another pre-registration")
+        groups = meta.get("other_registration") or [{"prereg_hash": "?", "registration": "not recorded",
+                                                      "runs": meta["other_registration_runs"]}]
+        print("warning: " + other_registration_text(groups, meta["prereg_hash"], names=False))
     print(f"\nverdict rule: {meta['verdict_rule']}")
     return 0
 
