@@ -30,7 +30,8 @@ def test_bench_writes_results_for_every_variant(tmp_path):
     assert res["meta"]["matmul_peak"]["flops_per_s"] > 0
     loop = res["loop"]
     assert len(loop["tokens_per_s"]["project"]) == len(loop["tokens_per_s"]["bare"]) == 2
-    assert loop["project_over_bare"] > 0
+    assert loop["project_over_bare"] > 0 and loop["project_over_bare_deterministic"] > 0
+    assert len(loop["tokens_per_s"]["bare_deterministic"]) == 2
     md = (tmp_path / "results_cpu.md").read_text()
     assert md.count("| t |") == len(bench.VARIANTS)
     assert "Matmul peak of this machine" in md and "bare nanoGPT-style loop" in md

@@ -235,6 +235,8 @@ def loop_job(which: str, steps: int, threads: int | None) -> dict:
         if which == "project":
             m = train(mc, tc, data, Path(tmp) / "run", seed=0, phase_table=table)
             return {"tokens_per_s": m["tokens_per_s"], "steps": m["steps"]}
+        if which == "bare_deterministic":   # the project's numerics setting, without its loop
+            torch.use_deterministic_algorithms(True, warn_only=True)
         seeds = derive_seeds(0)
         tokens = np.memmap(data / "train.bin", dtype=np.uint16, mode="r")
         chunks = Chunks(tokens, mc.max_seq_len)
@@ -280,7 +282,7 @@ def loop_overhead(steps: int, rounds: int, threads: int | None) -> dict:
     """The project's training loop against a bare loop, fresh processes, alternating."""
     res = {"project": [], "bare": []}
     for _ in range(rounds):
-        for which in ("bare", "project"):
+        for which in ("bare", "bare_deterministic", "project"):
             cmd = [sys.executable, "-m", "tools.bench", "--loop-one", json.dumps({"which": which, "steps": steps})]
             cmd += ["--threads", str(threads)] if threads else []
             r = subprocess.run(cmd, capture_output=True, text=True)
@@ -289,7 +291,11 @@ def loop_overhead(steps: int, rounds: int, threads: int | None) -> dict:
             res[which].append(json.loads(r.stdout.strip().splitlines()[-1])["tokens_per_s"])
     med = {k: statistics.median(v) for k, v in res.items()}
     return {"steps": steps, "rounds": rounds, "tokens_per_s": res, "median": med,
-            "project_over_bare": med["project"] / med["bare"]}
+            "project_over_bare": med["project"] / med["bare"],
+            # the project trains in deterministic mode (README, Determinism): this ratio is the loop's
+            # own cost, the one above also includes that numerics choice
+            "project_over_bare_deterministic": med["project"] / med["bare_deterministic"],
+            "deterministic_over_bare": med["bare_deterministic"] / med["bare"]}
 
 
 def concurrency(steps: int, variants=("resonator_phonetic", "standard")) -> dict | None:
@@ -443,7 +449,8 @@ def _extra_measurements(args) -> tuple[dict | None, dict | None, dict | None, di
     micro = inst = loop = None
     if args.loop_steps and args.device == "cpu":
         loop = loop_overhead(args.loop_steps, args.loop_rounds, args.threads)
-        print(f"training loop: project/bare = {loop['project_over_bare']:.3f}", flush=True)
+        print(f"training loop: project/bare = {loop['project_over_bare']:.3f}, project/bare in deterministic mode "
+              f"= {loop['project_over_bare_deterministic']:.3f}", flush=True)
     conc = None
     if args.concurrency_steps and args.device == "cpu":
         conc = concurrency(args.concurrency_steps)
@@ -566,8 +573,10 @@ def report(meta, rows, micro, inst, device, loop=None, conc=None) -> str:
         md += ["", "Training loop, small profile's phonetic resonator (1 thread, micro-batch 16 x 2), "
                f"{loop['steps']} optimizer steps, "
                f"{loop['rounds']} fresh processes each, alternating (median tokens/s): project loop "
-               f"{loop['median']['project']:,.0f}, bare nanoGPT-style loop {loop['median']['bare']:,.0f}; "
-               f"ratio {loop['project_over_bare']:.3f}."]
+               f"{loop['median']['project']:,.0f}, bare nanoGPT-style loop {loop['median']['bare']:,.0f}, the same "
+               f"in deterministic mode {loop['median']['bare_deterministic']:,.0f}; "
+               f"ratio {loop['project_over_bare']:.3f} ({loop['project_over_bare_deterministic']:.3f} against the "
+               "bare loop in deterministic mode)."]
     if conc:
         a, t = conc["alone"], conc["together"]
         md += ["", f"Runs sharing the cores (small profile, {conc['steps']} optimizer steps each, started as "
