@@ -8,28 +8,27 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from evals.tasks import task_configs  # noqa: E402
+from evals.tasks import check_tasks, task_manager  # noqa: E402
 
 
 def evaluate_checkpoint(checkpoint, tokenizer, tasks, data_dir, batch_size=16, device="cpu", limit=None,
                         seed=0, allow_hub=False, log_samples=True, tasks_key="eval.tasks",
                         allow_hub_hint="set eval.allow_hub: true") -> dict:
-    configs = task_configs(tasks, data_dir, allow_hub, tasks_key, allow_hub_hint)  # fails fast, before lm-eval loads
+    """lm-eval's simple_evaluate of our `resonator` model on `tasks`, the local ones found by
+    lm-eval's TaskManager in evals/tasks/ and reading their items from `data_dir`."""
+    check_tasks(tasks, data_dir, allow_hub, tasks_key, allow_hub_hint)  # fails fast, before lm-eval loads
 
     import lm_eval
-    from lm_eval.tasks import TaskManager
 
     import evals.adapter  # noqa: F401  (registers the `resonator` model)
 
-    # Without lm-eval's built-in index (~10 s to build) unless a hub task was asked for.
-    manager = TaskManager(include_defaults=allow_hub and any(isinstance(c, str) for c in configs))
     return lm_eval.simple_evaluate(
         model="resonator",
         model_args={"checkpoint": str(checkpoint), "tokenizer": str(tokenizer), "batch_size": batch_size,
                     "device": device},
-        tasks=configs, task_manager=manager, limit=limit, log_samples=log_samples,
-        random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
-        bootstrap_iters=0, use_cache=None, cache_requests=False,
+        tasks=list(tasks), task_manager=task_manager(tasks, data_dir, allow_hub), limit=limit,
+        log_samples=log_samples, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
+        fewshot_random_seed=seed, bootstrap_iters=0, use_cache=None, cache_requests=False,
     )
 
 

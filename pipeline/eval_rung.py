@@ -59,7 +59,8 @@ def evaluate_length(run, cfg: dict, data: Layout, seed: int, cuda: bool, head: d
     with atomic_dir(run.eval_dir) as staged:
         atomic_write_text(staged / "results.json", json.dumps(res, indent=1, default=str))
         for task, rows in samples.items():
-            atomic_write_text(staged / f"samples_{task}.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in rows))
+            atomic_write_text(staged / f"samples_{task}.jsonl",
+                              "".join(json.dumps(r, default=str) + "\n" for r in rows))
         atomic_write_json(staged / "items.json", per_item_scores(samples))
         atomic_write_json(staged / "eval.json", record)
     return record
@@ -81,12 +82,12 @@ def main(argv=None) -> int:
     lad.require_registered()
     data = Layout(lad.profile)
     cfg = p.raw["profiles"][lad.profile]["eval"]
-    from evals.tasks import task_configs
+    from evals.tasks import check_tasks
     from resonator.tokenizer import verify_tokens
     verify_tokens(data.tokens, splits=(), tokenizer=data.tokenizer)
-    task_configs(cfg["tasks"], data.evalsets, cfg.get("allow_hub", False),
-                 tasks_key=f"profiles.{lad.profile}.eval.tasks",
-                 allow_hub_hint=f"set profiles.{lad.profile}.eval.allow_hub: true")
+    check_tasks(cfg["tasks"], data.evalsets, cfg.get("allow_hub", False),
+                tasks_key=f"profiles.{lad.profile}.eval.tasks",
+                allow_hub_hint=f"set profiles.{lad.profile}.eval.allow_hub: true")
     final = lad.layout.final_run(args.rung, args.variant, args.seed)
     head = {"ladder": True, "profile": lad.profile, "rung": args.rung, "variant": args.variant, "seed": args.seed,
             "ladder_hash": p.ladder_hash, "prereg_hash": p.prereg_hash}

@@ -218,10 +218,10 @@ def test_evals_cli_unknown_task_names_the_flag(stage, capsys):
 
 
 def test_pipeline_unknown_task_names_the_params_key():
-    from evals.tasks import HubTaskError, task_configs
+    from evals.tasks import HubTaskError, check_tasks
     with pytest.raises(HubTaskError) as e:
-        task_configs(["hellaswag"], "nowhere", tasks_key="profiles.tiny.eval.tasks",
-                     allow_hub_hint="set profiles.tiny.eval.allow_hub: true")
+        check_tasks(["hellaswag"], "nowhere", tasks_key="profiles.tiny.eval.tasks",
+                    allow_hub_hint="set profiles.tiny.eval.allow_hub: true")
     assert e.value.where == "profiles.tiny.eval.tasks" and "profiles.tiny.eval.allow_hub: true" in e.value.fix
 
 

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from evals.scoring import rolling_windows, score_requests  # noqa: E402
-from evals.tasks import HubTaskError, TaskDataError, task_configs  # noqa: E402
+from evals.scoring import rolling_windows  # noqa: E402
+from evals.tasks import LOCAL_TASKS, HubTaskError, TaskDataError, check_tasks, task_manager  # noqa: E402
 from resonator.checkpoint import save_model  # noqa: E402
 from resonator.model import ModelConfig, build_model  # noqa: E402
 from resonator.tokenizer import save_tokenizer, train_bpe  # noqa: E402
@@ -106,21 +106,78 @@ def test_generate_until_is_greedy(tiny):
 
 def test_missing_task_data_is_a_clear_error(tmp_path):
     with pytest.raises(TaskDataError, match=r"rhyme.jsonl.*pipeline.evalsets"):
-        task_configs(["rhyme"], tmp_path)
+        check_tasks(["rhyme"], tmp_path)
 
 
 def test_hub_task_offline_is_a_clear_error(tmp_path):
     with pytest.raises(HubTaskError, match="hellaswag.*hub"):
-        task_configs(["hellaswag"], tmp_path)
+        check_tasks(["hellaswag"], tmp_path)
+
+
+SETS = {
+    "lm_test": [{"text": TEXT[:300]}, {"text": TEXT[100:250]}],
+    "rhyme": [{"word": "cat", "choices": ["dog", "hat", "fox", "red"], "label": 1},
+              {"word": "mat", "choices": ["sat", "the", "over", "lazy"], "label": 0}],
+    "cloze": [{"context": "The quick brown fox jumps over the lazy", "target": "dog"},
+              {"context": "A cat sat on a", "target": "mat"}, {"context": "and a", "target": "hat"}],
+    "agreement": [{"sentence_good": "The cat is red.", "sentence_bad": "The cat are red."}],
+}
+
+
+def write_sets(d):
+    d.mkdir()
+    for name, docs in SETS.items():
+        (d / f"{name}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in docs))
+    return d
+
+
+def test_local_tasks_are_found_by_lm_eval_task_manager(tmp_path):
+    """lm-eval's TaskManager(include_path=evals/tasks) finds every YAML; each task reads its
+    items from the data folder given as metadata, so one YAML serves every profile."""
+    assert sorted(SETS) == LOCAL_TASKS
+    data = write_sets(tmp_path / "evalsets")
+    tm = task_manager(LOCAL_TASKS, data)
+    assert set(LOCAL_TASKS) <= set(tm.all_subtasks)
+    tasks = tm.load(LOCAL_TASKS)["tasks"]
+    assert sorted(tasks) == LOCAL_TASKS
+    for name, task in tasks.items():
+        assert task.config.dataset_kwargs == {"data_files": {"test": str(data / f"{name}.jsonl")}}
+        assert [dict(x) for x in task.test_docs()] == SETS[name]
+
+
+def test_every_local_task_scored_through_simple_evaluate(tiny, tmp_path):
+    """The real path end to end (lm-eval builds the requests, the adapter scores them): each
+    output type's per-item score is the adapter's score of the request lm-eval makes of the item."""
+    from evals.run import evaluate_checkpoint, flat_metrics, per_item_scores
+    d, _, _ = tiny
+    res = evaluate_checkpoint(d / "m.pt", d / "tok.json", LOCAL_TASKS, write_sets(tmp_path / "evalsets"),
+                              batch_size=4)
+    items = per_item_scores(res["samples"])
+    assert {t: len(v) for t, v in items.items()} == {t: len(v) for t, v in SETS.items()}
+    metrics = flat_metrics(res)
+    for key in ("lm_test/bits_per_byte", "lm_test/word_perplexity", "rhyme/acc", "rhyme/acc_norm", "cloze/perplexity",
+                "cloze/acc", "agreement/acc"):
+        assert key in metrics
+    adapter = lm(tiny, 4)
+    rolling = [adapter.loglikelihood_rolling([Req(x["text"])])[0] for x in SETS["lm_test"]]
+    assert [x["loglikelihood"] for x in items["lm_test"]] == pytest.approx(rolling, abs=1e-5)
+    cloze = adapter.loglikelihood([Req(x["context"], " " + x["target"]) for x in SETS["cloze"]])
+    assert [x["perplexity"] for x in items["cloze"]] == pytest.approx([ll for ll, _ in cloze], abs=1e-5)
+    assert [x["acc"] for x in items["cloze"]] == [float(g) for _, g in cloze]
+    for item, x in zip(items["agreement"], SETS["agreement"], strict=True):
+        good, bad = (ll for ll, _ in adapter.loglikelihood([Req("", " " + x["sentence_good"]),
+                                                             Req("", " " + x["sentence_bad"])]))
+        assert item["acc"] == float(good > bad)
 
 
 def test_cli_end_to_end(tiny, tmp_path, repo_root):
     d, _, _ = tiny
     data = tmp_path / "evalsets"
     data.mkdir()
-    (data / "agreement.jsonl").write_text("".join(json.dumps({"sentence_good": "A cat sat.", "sentence_bad": "A cat sit."})
-                                                  + "\n" for _ in range(4)))
-    r = subprocess.run([sys.executable, "-m", "evals", "--model_args", f"checkpoint={d / 'm.pt'},tokenizer={d / 'tok.json'}",
+    pair = {"sentence_good": "A cat sat.", "sentence_bad": "A cat sit."}
+    (data / "agreement.jsonl").write_text("".join(json.dumps(pair) + "\n" for _ in range(4)))
+    r = subprocess.run([sys.executable, "-m", "evals",
+                        "--model_args", f"checkpoint={d / 'm.pt'},tokenizer={d / 'tok.json'}",
                         "--tasks", "agreement", "--data_dir", str(data), "--output_path", str(tmp_path / "out"),
                         "--log_samples"], cwd=repo_root, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
