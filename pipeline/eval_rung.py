@@ -48,7 +48,8 @@ def evaluate_length(run, cfg: dict, data: Layout, seed: int, cuda: bool, head: d
             return old
     import lm_eval
     hub = {"tasks_key": f"profiles.{head['profile']}.eval.tasks",
-           "allow_hub_hint": f"set profiles.{head['profile']}.eval.allow_hub: true"}
+           "allow_hub_hint": f"set profiles.{head['profile']}.eval.allow_hub: true",
+           "batch_key": f"profiles.{head['profile']}.eval.batch_size"}
     t0 = time.perf_counter()
     res = evaluate_checkpoint(run.final, data.tokenizer, cfg["tasks"], data.evalsets, batch_size=cfg["batch_size"],
                               device="cuda" if cuda else "cpu", seed=seed, allow_hub=cfg.get("allow_hub", False), **hub)

@@ -70,7 +70,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     res = evaluate_checkpoint(ckpt, tokenizer, cfg["tasks"], lay.evalsets, batch_size=cfg["batch_size"],
                               device="cuda" if p.active["train"]["device"] == "cuda" else "cpu",
-                              seed=args.seed, allow_hub=cfg.get("allow_hub", False), **hub)
+                              seed=args.seed, allow_hub=cfg.get("allow_hub", False),
+                              batch_key=f"profiles.{p.profile}.eval.batch_size", **hub)
     seconds = time.perf_counter() - t0
     samples = res.pop("samples", {})
     with atomic_dir(out_dir) as staged:

@@ -170,6 +170,39 @@ def test_every_local_task_scored_through_simple_evaluate(tiny, tmp_path):
         assert item["acc"] == float(good > bad)
 
 
+@pytest.mark.parametrize("bad", ["auto", "auto:4", 0, "0", "sixteen"])
+def test_adapter_refuses_a_batch_size_it_cannot_honour(tiny, bad):
+    """lm-eval's "auto" (or any non-positive-integer) batch size is refused, never replaced."""
+    from resonator.errors import ProjectError
+    with pytest.raises(ProjectError) as e:
+        lm(tiny, bad)
+    assert e.value.where == "batch_size" and "positive integer" in e.value.fix
+    assert ("not supported" in e.value.what) == str(bad).startswith("auto")
+
+
+def test_lm_eval_auto_batch_size_is_refused(tiny):
+    """Through lm-eval's own API: simple_evaluate(batch_size="auto") stops at the model, one line."""
+    import lm_eval
+
+    import evals.adapter  # noqa: F401  (registers the `resonator` model)
+    from resonator.errors import ProjectError
+    d, _, _ = tiny
+    with pytest.raises(ProjectError, match=r"^batch_size: batch size 'auto' is not supported") as e:
+        lm_eval.simple_evaluate(model="resonator", model_args=f"checkpoint={d / 'm.pt'},tokenizer={d / 'tok.json'}",
+                                tasks=["agreement"], batch_size="auto")
+    assert "\n" not in str(e.value)
+
+
+def test_evaluate_checkpoint_names_the_batch_size_key(tiny, tmp_path):
+    from evals.run import evaluate_checkpoint
+    from resonator.errors import ProjectError
+    d, _, _ = tiny
+    with pytest.raises(ProjectError) as e:
+        evaluate_checkpoint(d / "m.pt", d / "tok.json", ["agreement"], write_sets(tmp_path / "evalsets"),
+                            batch_size="auto", batch_key="profiles.tiny.eval.batch_size")
+    assert e.value.where == "profiles.tiny.eval.batch_size" and e.value.fix == "set it to a positive integer, e.g. 16"
+
+
 def test_cli_end_to_end(tiny, tmp_path, repo_root):
     d, _, _ = tiny
     data = tmp_path / "evalsets"
