@@ -1,5 +1,6 @@
 """lm-eval adapter: exact token accounting, planted multiple choice, batch-size invariance, errors."""
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -131,14 +132,17 @@ def write_sets(d):
     return d
 
 
-def test_local_tasks_are_found_by_lm_eval_task_manager(tmp_path):
+def test_local_tasks_are_found_by_lm_eval_task_manager(tmp_path, caplog):
     """lm-eval's TaskManager(include_path=evals/tasks) finds every YAML; each task reads its
-    items from the data folder given as metadata, so one YAML serves every profile."""
+    items from the data folder given as metadata, so one YAML serves every profile. Every
+    metric declares its aggregation and direction: building the tasks warns about nothing."""
     assert sorted(SETS) == LOCAL_TASKS
     data = write_sets(tmp_path / "evalsets")
     tm = task_manager(LOCAL_TASKS, data)
     assert set(LOCAL_TASKS) <= set(tm.all_subtasks)
-    tasks = tm.load(LOCAL_TASKS)["tasks"]
+    with caplog.at_level(logging.WARNING):
+        tasks = tm.load(LOCAL_TASKS)["tasks"]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert sorted(tasks) == LOCAL_TASKS
     for name, task in tasks.items():
         assert task.config.dataset_kwargs == {"data_files": {"test": str(data / f"{name}.jsonl")}}
