@@ -32,7 +32,9 @@ from resonator.checkpoint import RETRAIN, save_model
 from resonator.config import TrainConfig  # noqa: F401  (re-exported)
 from resonator.errors import ProjectError
 from resonator.model import ModelConfig, build_model, count_params, flops_per_token
+from resonator.params import stable_hash
 from resonator.progress import Progress
+from resonator.tokenizer import load_tokens
 
 STATE_FORMAT = "resonator-train-state-v1"
 
@@ -63,10 +65,6 @@ def derive_seeds(seed: int) -> dict:
     return {"init": int(init), "dropout": int(dropout), "data": int(data)}
 
 
-def fingerprint(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
-
-
 # ---------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------
@@ -90,12 +88,6 @@ class Chunks:
 def epoch_order(data_seed: int, epoch: int, n_chunks: int) -> np.ndarray:
     """Chunk order of one epoch: a function of (seed, epoch, n_chunks) only."""
     return np.random.default_rng([data_seed, epoch]).permutation(n_chunks)
-
-
-def load_split(data_dir: Path, split: str) -> np.ndarray:
-    """A split's tokens, after checking the file against the size and sha256 in meta.json."""
-    from resonator.tokenizer import load_tokens
-    return load_tokens(data_dir, split)
 
 
 # ---------------------------------------------------------------------------
@@ -251,11 +243,11 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
     seeds = derive_seeds(seed)
     config_blob = run_fingerprint if run_fingerprint is not None else {
         "model": dataclasses.asdict(mc), "train": dataclasses.asdict(tc), "seed": seed}
-    fp = fingerprint(config_blob)
+    fp = stable_hash(config_blob, spaced=True)
 
-    train_chunks = Chunks(load_split(data_dir, "train"), mc.max_seq_len,
+    train_chunks = Chunks(load_tokens(data_dir, "train"), mc.max_seq_len,
                           max_chunks if max_chunks is not None else tc.max_chunks)
-    val_chunks = Chunks(load_split(data_dir, "val"), mc.max_seq_len)
+    val_chunks = Chunks(load_tokens(data_dir, "val"), mc.max_seq_len)
     per_step = tc.micro_batch * tc.grad_accum
     steps_per_epoch = train_chunks.n // per_step
     if steps_per_epoch < 1:
