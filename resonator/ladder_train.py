@@ -52,16 +52,16 @@ def _normalised(obj):
 def chain(prev, cur, blob: dict) -> bool:
     """Start `cur` from `prev`'s final training state unless `cur` holds a state of this same
     run already (an interrupted longer length: it resumes from there). True if copied."""
+    from resonator.checkpoint import STATE_FORMAT, read_checkpoint
     from resonator.params import stable_hash
-    from resonator.train import load_state
     if cur.last.exists():
         with contextlib.suppress(Exception):
-            if load_state(cur.last)["fingerprint"] == stable_hash(blob, spaced=True):
+            if read_checkpoint(cur.last, fmt=STATE_FORMAT)["fingerprint"] == stable_hash(blob, spaced=True):
                 return False
     if not prev.last.exists():
         return False
     cur.ckpt.mkdir(parents=True, exist_ok=True)
-    atomic_torch_save(cur.last, load_state(prev.last))
+    atomic_torch_save(cur.last, read_checkpoint(prev.last, fmt=STATE_FORMAT))
     return True
 
 

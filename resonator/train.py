@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from resonator.atomic import atomic_torch_save, atomic_write_text
-from resonator.checkpoint import RETRAIN, save_model
+from resonator.checkpoint import STATE_FORMAT, CheckpointMismatchError, read_checkpoint, save_model  # noqa: F401
 from resonator.config import TrainConfig  # noqa: F401  (re-exported)
 from resonator.errors import ProjectError
 from resonator.model import ModelConfig, build_model, count_params, flops_per_token
@@ -36,16 +36,9 @@ from resonator.params import stable_hash
 from resonator.progress import Progress
 from resonator.tokenizer import load_tokens
 
-STATE_FORMAT = "resonator-train-state-v1"
-
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-class CheckpointMismatchError(ProjectError, RuntimeError):
-    """ckpt/last.pt cannot be resumed from: unreadable, or not a training state at all.
-    (A state of a *different* run configuration is not an error: training starts afresh.)"""
 
 
 # The modules whose source decides what training computes: a training state written by
@@ -160,20 +153,6 @@ def write_curve(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def load_state(path: Path) -> dict:
-    """The training state in `path`; CheckpointMismatchError if it is unreadable or not one."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        # not torch's text: it advises weights_only=False (running code from a pickle)
-        raise CheckpointMismatchError(path, "checkpoint is unreadable (truncated or corrupt)",
-                                      f"{RETRAIN}; the run restarts from scratch") from e
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise CheckpointMismatchError(path, f"is not a resumable training state ({STATE_FORMAT})",
-                                      f"{RETRAIN}; the run restarts from scratch")
-    return state
-
-
 def why_not_resume(state: dict, expected_fp: str, current: dict, total_steps: int, code: dict) -> str | None:
     """Why a readable training state must not be resumed (None: resume it). Such a state is
     left over from another run: training starts from step 0 and overwrites it."""
@@ -266,7 +245,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
     last = ckpt_dir / "last.pt"
     code = code_hashes()
     foreign_last = False   # last.pt exists but belongs to another run (until this run overwrites it)
-    state = load_state(last) if last.exists() else None
+    state = read_checkpoint(last, fmt=STATE_FORMAT) if last.exists() else None
     why = why_not_resume(state, fp, config_blob, total_steps, code) if state is not None else None
     if why:
         state, foreign_last = None, True

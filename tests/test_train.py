@@ -162,6 +162,27 @@ def test_corrupt_checkpoint_is_refused(tmp_path):
     assert e.value.where == str(last) and "delete it" in e.value.fix
 
 
+def test_one_reader_tells_a_training_state_from_a_model(tmp_path):
+    # read_checkpoint reads both formats: each refuses the other with a one-line message
+    # naming the file and what to do
+    from resonator.checkpoint import STATE_FORMAT, CheckpointError, read_checkpoint
+    data = make_data(tmp_path)
+    train(mcfg(), tcfg(max_steps=2), data, tmp_path / "run", seed=0)
+    last, final = tmp_path / "run" / "ckpt" / "last.pt", tmp_path / "run" / "ckpt" / "final.pt"
+    assert read_checkpoint(last, fmt=STATE_FORMAT)["step"] == 2
+    assert read_checkpoint(final)["step"] == 2
+    with pytest.raises(CheckpointMismatchError) as e:
+        read_checkpoint(final, fmt=STATE_FORMAT)
+    assert str(e.value) == (f"{final}: is not a resumable training state (resonator-train-state-v1) "
+                            f"(delete it and rerun the training stage (`dvc repro` retrains the run); "
+                            f"the run restarts from scratch)")
+    with pytest.raises(CheckpointError) as e:
+        read_checkpoint(last)
+    assert not isinstance(e.value, CheckpointMismatchError)
+    assert str(e.value) == (f"{last}: checkpoint has format 'resonator-train-state-v1', expected "
+                            f"'resonator-ckpt-v1' (use a checkpoint written by the training stage)")
+
+
 def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
     data = make_data(tmp_path)
     nan_at = 5
