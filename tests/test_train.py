@@ -16,8 +16,17 @@ import torch.nn.functional as F
 from resonator.checkpoint import load_model
 from resonator.model import ModelConfig, build_model
 from resonator.tokenizer import file_record
-from resonator.train import (Chunks, CheckpointMismatchError, TrainConfig, TrainingDivergedError,
-                             derive_seeds, epoch_order, evaluate, train)
+from resonator.train import (
+    CheckpointMismatchError,
+    Chunks,
+    Hooks,
+    TrainConfig,
+    TrainingDivergedError,
+    derive_seeds,
+    epoch_order,
+    evaluate,
+    train,
+)
 
 torch.set_num_threads(1)
 V = 64
@@ -68,14 +77,14 @@ import os, signal, sys
 from pathlib import Path
 import torch
 torch.set_num_threads(1)
-from resonator.train import train
+from resonator.train import Hooks, train
 from tests.test_train import mcfg, tcfg
 
 def kill(step):
     if step == 5:  # after the step-4 checkpoint, before the step-6 one: a real SIGKILL, no cleanup
         os.kill(os.getpid(), signal.SIGKILL)
 
-train(mcfg(), tcfg(), Path(sys.argv[1]), Path(sys.argv[2]), seed=1, callbacks={"on_step": kill})
+train(mcfg(), tcfg(), Path(sys.argv[1]), Path(sys.argv[2]), seed=1, hooks=Hooks(on_step=kill))
 """
 
 
@@ -102,7 +111,7 @@ def interrupt_at_step_3(data, run_dir, seed):
         if step == 3:
             raise Interrupted
     with pytest.raises(Interrupted):
-        train(mcfg(), tcfg(), data, run_dir, seed=seed, callbacks={"on_step": stop})
+        train(mcfg(), tcfg(), data, run_dir, seed=seed, hooks=Hooks(on_step=stop))
 
 
 def test_resume_between_validations_keeps_the_curve(tmp_path):
@@ -190,7 +199,7 @@ def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
     def poison(step, loss):
         return loss * float("nan") if step == nan_at else loss
     with pytest.raises(TrainingDivergedError, match=f"at step {nan_at}"):
-        train(mcfg(), tcfg(), data, tmp_path / "run", seed=0, callbacks={"on_loss": poison})
+        train(mcfg(), tcfg(), data, tmp_path / "run", seed=0, hooks=Hooks(on_loss=poison))
     state = torch.load(tmp_path / "run" / "ckpt" / "last.pt", weights_only=True)
     assert state["step"] == 4
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
@@ -203,7 +212,7 @@ def test_nan_before_first_eval_still_leaves_the_curve(tmp_path):
     def poison(step, loss):
         return loss * float("nan")
     with pytest.raises(TrainingDivergedError, match="at step 0"):
-        train(mcfg(), tcfg(), data, tmp_path / "run", seed=0, callbacks={"on_loss": poison})
+        train(mcfg(), tcfg(), data, tmp_path / "run", seed=0, hooks=Hooks(on_loss=poison))
     rows = (tmp_path / "run" / "curve.tsv").read_text().splitlines()
     assert rows[0].split("\t")[:4] == ["step", "tokens", "train_loss", "val_loss"]
     assert len(rows) == 2 and rows[1].split("\t")[0] == "0"
@@ -268,12 +277,12 @@ import json, sys, torch
 torch.set_num_threads(1)
 sys.path.insert(0, {root!r})
 from tests.test_train import mcfg, tcfg
-from resonator.train import train
+from resonator.train import Hooks, train
 losses = []
 def grab(step, loss):
     losses.append(loss.item())
     return loss
-train(mcfg(dropout=0.0), tcfg(max_steps=4, grad_accum=2), {data!r}, {run!r}, seed=0, callbacks={{"on_loss": grab}})
+train(mcfg(dropout=0.0), tcfg(max_steps=4, grad_accum=2), {data!r}, {run!r}, seed=0, hooks=Hooks(on_loss=grab))
 import os
 json.dump(losses, open({run!r} + f"/losses{{os.environ.get('RANK', 'single')}}.json", "w"))
 """
@@ -295,7 +304,7 @@ def test_ddp_two_processes_match_single(tmp_path):
     r0 = json.loads((tmp_path / "ddp" / "losses0.json").read_text())
     r1 = json.loads((tmp_path / "ddp" / "losses1.json").read_text())
     # single: micro-batches m0,m1 per step; rank r computes micro-batch r of each step
-    merged = [x for pair in zip(r0, r1) for x in pair]
+    merged = [x for pair in zip(r0, r1, strict=True) for x in pair]
     assert np.allclose(merged, single, rtol=1e-5, atol=1e-6)
     a = load_model(tmp_path / "single" / "ckpt" / "final.pt").state_dict()
     b = load_model(tmp_path / "ddp" / "ckpt" / "final.pt").state_dict()
