@@ -19,7 +19,6 @@ from resonator.config import Study, parse_study
 from resonator.errors import ProjectError
 
 
-
 class ParamsError(ProjectError, ValueError):
     """params.yaml is malformed; the message names the file and the key."""
 
@@ -64,33 +63,42 @@ def check_references(s: Study, where: str) -> None:
         fail("profile", f"profile '{s.profile}' has no entry under 'profiles' (defined: {', '.join(s.profiles)})")
     if "tiny" in s.profiles and s.profiles["tiny"].train.val_batches is None:
         fail("profiles.tiny.train.val_batches", "must be set (the tests rely on a bounded validation)")
-    defined = ", ".join(s.variants)
     for group in ("core", "ablation"):
-        names, seeds = getattr(s.groups, group), getattr(s.seeds, group)
-        for i, v in enumerate(names):
-            if v not in s.variants:
-                close = difflib.get_close_matches(v, list(s.variants), n=1)
-                fail(f"groups.{group}[{i}]", f"unknown variant '{v}' "
-                     + (f"(did you mean '{close[0]}'?)" if close else f"(defined: {defined})"))
-        if len(set(names)) != len(names):
-            fail(f"groups.{group}", "a variant is listed twice")
-        if len(set(seeds)) != len(seeds):
-            fail(f"seeds.{group}", "a seed is listed twice")
-        if names and not seeds:
-            fail(f"seeds.{group}", f"is empty but groups.{group} lists {len(names)} variants "
-                 f"(give seeds, or empty groups.{group})")
+        _check_group(s, group, fail)
     overlap = set(s.groups.core) & set(s.groups.ablation)
     if overlap:
         fail("groups", f"variants in both core and ablation: {sorted(overlap)}")
+    _check_hypotheses(s, fail)
+
+
+def _unknown_variant(s: Study, name: str) -> str:
+    close = difflib.get_close_matches(name, list(s.variants), n=1)
+    return f"unknown variant '{name}' " + (f"(did you mean '{close[0]}'?)" if close
+                                           else f"(defined: {', '.join(s.variants)})")
+
+
+def _check_group(s: Study, group: str, fail) -> None:
+    names, seeds = getattr(s.groups, group), getattr(s.seeds, group)
+    for i, v in enumerate(names):
+        if v not in s.variants:
+            fail(f"groups.{group}[{i}]", _unknown_variant(s, v))
+    if len(set(names)) != len(names):
+        fail(f"groups.{group}", "a variant is listed twice")
+    if len(set(seeds)) != len(seeds):
+        fail(f"seeds.{group}", "a seed is listed twice")
+    if names and not seeds:
+        fail(f"seeds.{group}", f"is empty but groups.{group} lists {len(names)} variants "
+             f"(give seeds, or empty groups.{group})")
+
+
+def _check_hypotheses(s: Study, fail) -> None:
     planned = {v: set(s.seeds.core) for v in s.groups.core} | {v: set(s.seeds.ablation) for v in s.groups.ablation}
     ids = set()
     for i, h in enumerate(s.hypotheses.tests):
         for side in ("a", "b"):
             name = getattr(h, side)
             if name not in s.variants:
-                close = difflib.get_close_matches(name, list(s.variants), n=1)
-                fail(f"hypotheses.tests[{i}].{side}", f"unknown variant '{name}' "
-                     + (f"(did you mean '{close[0]}'?)" if close else f"(defined: {defined})"))
+                fail(f"hypotheses.tests[{i}].{side}", _unknown_variant(s, name))
             if name not in planned:
                 fail(f"hypotheses.tests[{i}].{side}", f"{h.id} compares '{name}', which no group trains "
                      f"(add it to groups.core or groups.ablation, or remove {h.id})")
@@ -233,6 +241,7 @@ def matching_d_ff(cfg, target: float, measure=None) -> int:
     """The d_ff that brings `measure(cfg)` (default: the parameter count; or flops_per_token)
     closest to `target`. Both are linear in d_ff, so one step of d_ff gives the slope."""
     from dataclasses import replace
+
     from resonator.model import count_params
 
     measure = measure or count_params

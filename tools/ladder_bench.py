@@ -87,7 +87,8 @@ def start_seconds() -> float:
     root = str(Path(resonator.__file__).resolve().parents[1])      # this checkout's code, wherever we run
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import torch, numpy, resonator.train, resonator.ladder"], check=True, env=env)
+    subprocess.run([sys.executable, "-c", "import torch, numpy, resonator.train, resonator.ladder"],
+                   check=True, env=env)
     return time.perf_counter() - t0
 
 
