@@ -58,7 +58,8 @@ def main(argv=None) -> int:
         try:
             classes = np.load(classes_path)
         except (ValueError, EOFError, OSError) as e:
-            raise InputError(classes_path, "is unreadable (truncated or corrupt)", "rebuild it: `dvc repro -f phases`") from e
+            raise InputError(classes_path, "is unreadable (truncated or corrupt)",
+                             "rebuild it: `dvc repro -f phases`") from e
 
     planned = p.runs()
     index = planned.index((args.variant, args.seed)) + 1 if (args.variant, args.seed) in planned else "?"
