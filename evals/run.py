@@ -37,17 +37,26 @@ def evaluate_checkpoint(checkpoint, tokenizer, tasks, data_dir, batch_size=16, d
     batch_size = check_batch_size(batch_size, batch_key, batch_fix)
 
     import lm_eval
+    import torch
 
     import evals.adapter  # noqa: F401  (registers the `resonator` model)
+    from resonator.threads import run_slot, threads_for_run
 
-    return lm_eval.simple_evaluate(
-        model="resonator",
-        model_args={"checkpoint": str(checkpoint), "tokenizer": str(tokenizer), "batch_size": batch_size,
-                    "device": device},
-        tasks=list(tasks), task_manager=task_manager(tasks, data_dir, allow_hub), limit=limit,
-        log_samples=log_samples, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
-        fewshot_random_seed=seed, bootstrap_iters=0, use_cache=None, cache_requests=False,
-    )
+    # Like a training run, an evaluation on the CPU takes its share of the cores among the runs
+    # going at once: two evaluations of 2 OpenMP threads each on 2 cores spin against each other
+    # (measured: 22 s became over 6 minutes). Scores do not depend on it (an evaluation with 1
+    # thread gave every per-item log-likelihood of one with 2, bit for bit).
+    with run_slot() as others:
+        if device == "cpu":
+            torch.set_num_threads(threads_for_run(None, others))
+        return lm_eval.simple_evaluate(
+            model="resonator",
+            model_args={"checkpoint": str(checkpoint), "tokenizer": str(tokenizer), "batch_size": batch_size,
+                        "device": device},
+            tasks=list(tasks), task_manager=task_manager(tasks, data_dir, allow_hub), limit=limit,
+            log_samples=log_samples, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
+            fewshot_random_seed=seed, bootstrap_iters=0, use_cache=None, cache_requests=False,
+        )
 
 
 def flat_metrics(results: dict) -> dict:
