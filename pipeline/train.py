@@ -74,12 +74,10 @@ def main(argv=None) -> int:
                   f"{others} other run(s) going)", flush=True)
             return launch("pipeline.train", list(argv if argv is not None else sys.argv[1:]), world, threads)
 
-    from resonator.phases import phase_seed, phase_table
+    from resonator.phases import run_phase_table
     from resonator.provenance import provenance
     from resonator.train import TrainingDivergedError, train
-    table = None if classes is None else phase_table(classes, mcfg.phase_init, n_phases=mcfg.n_phases,
-                                                     seed=phase_seed(args.seed), sigma=ph["sigma"],
-                                                     jitter=ph["jitter"])
+    table = run_phase_table(mcfg, classes, args.seed, ph)
 
     fingerprint = {
         "profile": p.profile, "variant": args.variant, "seed": args.seed, "world_size": world,

@@ -125,11 +125,10 @@ def phase_table_for(mc, classes_path: Path, seed: int, phases: dict):
     import numpy as np
 
     from resonator.errors import InputError
-    from resonator.phases import phase_seed, phase_table
+    from resonator.phases import run_phase_table
     if not classes_path.exists():
         raise InputError(classes_path, "does not exist", "run `dvc repro phases` first")
-    return phase_table(np.load(classes_path), mc.phase_init, n_phases=mc.n_phases, seed=phase_seed(seed),
-                       sigma=phases["sigma"], jitter=phases["jitter"])
+    return run_phase_table(mc, np.load(classes_path), seed, phases)
 
 
 def train_length(run, mc, tc, tokens_dir: Path, seed: int, table, blob: dict, record: dict, label: str,
