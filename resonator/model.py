@@ -95,8 +95,10 @@ class Attention(nn.Module):
         n_phases = phase.shape[-1]
         feats = phase_features(phase).unsqueeze(1).to(q.dtype)  # (B, 1, S, 2F)
         lam = (self.lam / (n_phases * scale)).to(q.dtype).view(1, H, 1, 1)
-        feats = feats.expand(B, H, S, -1)
-        return torch.cat([q, lam * feats], dim=-1), torch.cat([k, feats], dim=-1)
+        # two expand views, not one shared: autograd then sums their gradients in the order the
+        # committed runs were trained with (sharing one view changes the last bits of training)
+        return (torch.cat([q, lam * feats.expand(B, H, S, -1)], dim=-1),
+                torch.cat([k, feats.expand(B, H, S, -1)], dim=-1))
 
     def naive(self, q, k, v, phase, scale, p):
         """Reference path: explicit scores (+ lambda_h R_ij materialised as in the original),
