@@ -1,7 +1,7 @@
 """Thin lm-eval CLI that knows the `resonator` model (lm-eval's stock CLI cannot discover it).
 
-    python -m evals --model_args checkpoint=runs/small/standard/s0/ckpt/final.pt,\
-tokenizer=data/small/tokenizer/tokenizer.json \
+    python -m evals \
+        --model_args checkpoint=runs/small/standard/s0/ckpt/final.pt,tokenizer=data/small/tokenizer/tokenizer.json \
         --tasks lm_test,rhyme --data_dir data/small/evalsets --output_path out/ --log_samples --batch_size 16
 """
 import os
@@ -51,9 +51,10 @@ def main(argv=None) -> int:
     # expected failures (a missing or corrupt checkpoint, tokenizer or task file) are
     # ProjectErrors: run_main prints them as one line
     res = evaluate_checkpoint(margs["checkpoint"], margs["tokenizer"], args.tasks.split(","), data_dir,
-                              batch_size=int(args.batch_size), device=args.device or margs.get("device", "cpu"),
+                              batch_size=args.batch_size, device=args.device or margs.get("device", "cpu"),
                               limit=limit, seed=args.seed, allow_hub=args.allow_hub,
-                              log_samples=args.log_samples, tasks_key="--tasks", allow_hub_hint="add --allow_hub")
+                              log_samples=args.log_samples, tasks_key="--tasks", allow_hub_hint="add --allow_hub",
+                              batch_key="--batch_size", batch_fix="pass a positive integer, e.g. --batch_size 16")
     metrics = flat_metrics(res)
     if args.output_path:
         out = Path(args.output_path)

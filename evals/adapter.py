@@ -13,6 +13,7 @@ import torch
 from lm_eval.api.model import TemplateLM
 from lm_eval.api.registry import register_model
 
+from evals.run import check_batch_size
 from evals.scoring import greedy_generate, rolling_windows, score_requests
 from resonator.checkpoint import load_model
 from resonator.tokenizer import TokenizerError, eot_id, load_tokenizer
@@ -41,6 +42,8 @@ class ResonatorLM(TemplateLM):
     def __init__(self, checkpoint: str, tokenizer: str, batch_size: int | str = 16, device: str = "cpu",
                  max_length: int | None = None, rolling_context: int | None = None, **kwargs):
         super().__init__()
+        self.batch_size = check_batch_size(batch_size, "batch_size",
+                                           "pass a positive integer batch size to the resonator model, e.g. 16")
         self.model = load_model(checkpoint, map_location=device)
         self.tok = load_tokenizer(tokenizer)
         if self.tok.get_vocab_size() != self.model.config.vocab_size:
@@ -48,7 +51,6 @@ class ResonatorLM(TemplateLM):
                                             f"was trained with {self.model.config.vocab_size}",
                                  "pass the tokenizer the checkpoint was trained with")
         self._device = torch.device(device)
-        self.batch_size = int(batch_size) if str(batch_size).isdigit() else 16
         self.max_length = int(max_length or self.model.config.max_seq_len)
         # Rolling log-likelihood: each window after the first keeps half a context of
         # history, so every token is scored once with at least max_length/2 tokens of context.
@@ -82,7 +84,7 @@ class ResonatorLM(TemplateLM):
                 owner.append(i)
         scores = score_requests(self.model, flat, self.max_length, self.batch_size, self._device)
         totals = [0.0] * len(requests)
-        for i, (lp, _) in zip(owner, scores):
+        for i, (lp, _) in zip(owner, scores, strict=True):
             totals[i] += lp
         return totals
 
@@ -95,7 +97,7 @@ class ResonatorLM(TemplateLM):
                 until = [until]
             max_new = int(gen_kwargs.get("max_gen_toks", 32))
 
-            def stop(ids):
+            def stop(ids, until=until):
                 text = self.tok_decode(ids)
                 return any(u in text for u in until)
             ids = greedy_generate(self.model, self.tok_encode(context) or [self._eot], self.max_length, max_new,

@@ -8,29 +8,55 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from evals.tasks import task_configs  # noqa: E402
+from evals.tasks import check_tasks, task_manager  # noqa: E402
+from resonator.errors import ProjectError  # noqa: E402
+
+
+def check_batch_size(value, key: str = "eval.batch_size", fix: str = "set it to a positive integer, e.g. 16") -> int:
+    """`value` as a positive int, else a one-line error naming `key` (a params key, a flag or the
+    model argument). lm-eval's "auto" batch size is refused, not replaced: the resonator model
+    scores in batches of exactly the size it is given."""
+    text = str(value).strip()
+    if text.startswith("auto"):
+        raise ProjectError(key, f"batch size {value!r} is not supported: the resonator model has no automatic "
+                                f"batch size (lm-eval's 'auto' is for its Hugging Face models)", fix)
+    if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+        raise ProjectError(key, f"batch size {value!r} is not a positive integer", fix)
+    return int(text)
 
 
 def evaluate_checkpoint(checkpoint, tokenizer, tasks, data_dir, batch_size=16, device="cpu", limit=None,
                         seed=0, allow_hub=False, log_samples=True, tasks_key="eval.tasks",
-                        allow_hub_hint="set eval.allow_hub: true") -> dict:
-    configs = task_configs(tasks, data_dir, allow_hub, tasks_key, allow_hub_hint)  # fails fast, before lm-eval loads
+                        allow_hub_hint="set eval.allow_hub: true", batch_key="eval.batch_size",
+                        batch_fix="set it to a positive integer, e.g. 16") -> dict:
+    """lm-eval's simple_evaluate of our `resonator` model on `tasks`, the local ones found by
+    lm-eval's TaskManager in evals/tasks/ and reading their items from `data_dir`. `tasks_key`,
+    `allow_hub_hint`, `batch_key` and `batch_fix` name what the caller's user can set."""
+    # fails fast, before lm-eval loads
+    check_tasks(tasks, data_dir, allow_hub, tasks_key, allow_hub_hint)
+    batch_size = check_batch_size(batch_size, batch_key, batch_fix)
 
     import lm_eval
-    from lm_eval.tasks import TaskManager
+    import torch
 
     import evals.adapter  # noqa: F401  (registers the `resonator` model)
+    from resonator.threads import run_slot, threads_for_run
 
-    # Without lm-eval's built-in index (~10 s to build) unless a hub task was asked for.
-    manager = TaskManager(include_defaults=allow_hub and any(isinstance(c, str) for c in configs))
-    return lm_eval.simple_evaluate(
-        model="resonator",
-        model_args={"checkpoint": str(checkpoint), "tokenizer": str(tokenizer), "batch_size": batch_size,
-                    "device": device},
-        tasks=configs, task_manager=manager, limit=limit, log_samples=log_samples,
-        random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
-        bootstrap_iters=0, use_cache=None, cache_requests=False,
-    )
+    # Like a training run, an evaluation on the CPU takes its share of the cores among the runs
+    # going at once: two evaluations of 2 OpenMP threads each on 2 cores spin against each other
+    # (measured: 22 s became over 6 minutes). Scores do not depend on it (an evaluation with 1
+    # thread gave every per-item log-likelihood of one with 2, bit for bit).
+    with run_slot() as others:
+        if device == "cpu":
+            torch.set_num_threads(threads_for_run(None, others))
+        return lm_eval.simple_evaluate(
+            model="resonator",
+            model_args={"checkpoint": str(checkpoint), "tokenizer": str(tokenizer), "batch_size": batch_size,
+                        "device": device},
+            tasks=list(tasks), task_manager=task_manager(tasks, data_dir, allow_hub), limit=limit,
+            log_samples=log_samples, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
+            fewshot_random_seed=seed, bootstrap_iters=0, use_cache=None, cache_requests=False,
+        )
 
 
 def flat_metrics(results: dict) -> dict:

@@ -1,32 +1,21 @@
-"""Torch-only scoring of token requests: the arithmetic behind the lm-eval adapter.
+"""Scoring of token requests with our model: the arithmetic behind the lm-eval adapter.
 
-Kept free of lm-eval so that a GPU node without lm-eval (see pipeline/score.py)
-computes exactly the numbers the adapter computes; tests check the two agree.
+lm-eval builds the requests (contexts, continuations, rolling windows); this module only runs
+the model over them in batches.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 
 
-def rolling_windows(tokens: list[int], prefix: int, max_len: int, context_len: int):
-    """Disjoint prediction windows over `tokens` (lm-eval's get_rolling_token_windows +
-    make_disjoint_window): every token is predicted exactly once; each window after the
-    first carries `context_len - 1` tokens of context (plus the token before the window)."""
-    assert 1 <= context_len <= max_len
-    if not tokens:
-        return []
-    pred_len = max_len - context_len + 1
-    first = min(max_len, len(tokens))
-    windows = [([prefix] + tokens[: first - 1], tokens[:first])]
-    done = first
-    while done < len(tokens):
-        n = min(len(tokens) - done, pred_len)
-        end = done + n
-        windows.append((tokens[max(0, end - max_len - 1): end - 1], tokens[end - n: end]))
-        done += n
-    # disjoint: the context is what precedes the first predicted token
-    return [(ctx[: len(ctx) - (len(cont) - 1)], cont) for ctx, cont in windows]
+def rolling_windows(tokens: list[int], prefix: int, max_len: int, context_len: int) -> list[tuple[list, list]]:
+    """lm-eval's disjoint rolling windows over `tokens` (get_rolling_token_windows +
+    make_disjoint_window, as lm-eval's own models score loglikelihood_rolling): every token is
+    predicted exactly once; each window after the first carries `context_len - 1` tokens of
+    context (plus the token before the window)."""
+    return [make_disjoint_window(w) for w in get_rolling_token_windows(tokens, prefix, max_len, context_len)]
 
 
 @torch.no_grad()

@@ -76,14 +76,9 @@ def analyse_run(ckpt: Path, probe: torch.Tensor, classes: np.ndarray, init_phase
 
 
 def initial_phases(p, variant: str, seed: int, classes: np.ndarray) -> torch.Tensor | None:
-    """The phase table the run started from, rebuilt exactly as the training stage builds it."""
-    from resonator.phases import phase_seed, phase_table
-    cfg = p.model_config(variant, int(classes.shape[0]))
-    if cfg.kind != "resonator":
-        return None
-    ph = p.active["phases"]
-    return phase_table(classes, cfg.phase_init, n_phases=cfg.n_phases, seed=phase_seed(seed),
-                       sigma=ph["sigma"], jitter=ph["jitter"])
+    """The phase table the run started from, by the function the training stage uses."""
+    from resonator.phases import run_phase_table
+    return run_phase_table(p.model_config(variant, int(classes.shape[0])), classes, seed, p.active["phases"])
 
 
 SCALARS = ["blend_mean", "lambda_abs_mean", "lambda_r_share", "attention_rhyme", "attention_other",

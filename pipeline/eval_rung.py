@@ -48,7 +48,8 @@ def evaluate_length(run, cfg: dict, data: Layout, seed: int, cuda: bool, head: d
             return old
     import lm_eval
     hub = {"tasks_key": f"profiles.{head['profile']}.eval.tasks",
-           "allow_hub_hint": f"set profiles.{head['profile']}.eval.allow_hub: true"}
+           "allow_hub_hint": f"set profiles.{head['profile']}.eval.allow_hub: true",
+           "batch_key": f"profiles.{head['profile']}.eval.batch_size"}
     t0 = time.perf_counter()
     res = evaluate_checkpoint(run.final, data.tokenizer, cfg["tasks"], data.evalsets, batch_size=cfg["batch_size"],
                               device="cuda" if cuda else "cpu", seed=seed, allow_hub=cfg.get("allow_hub", False), **hub)
@@ -82,12 +83,12 @@ def main(argv=None) -> int:
     lad.require_registered()
     data = Layout(lad.profile)
     cfg = p.raw["profiles"][lad.profile]["eval"]
-    from evals.tasks import task_configs
+    from evals.tasks import check_tasks
     from resonator.tokenizer import verify_tokens
     verify_tokens(data.tokens, splits=(), tokenizer=data.tokenizer)
-    task_configs(cfg["tasks"], data.evalsets, cfg.get("allow_hub", False),
-                 tasks_key=f"profiles.{lad.profile}.eval.tasks",
-                 allow_hub_hint=f"set profiles.{lad.profile}.eval.allow_hub: true")
+    check_tasks(cfg["tasks"], data.evalsets, cfg.get("allow_hub", False),
+                tasks_key=f"profiles.{lad.profile}.eval.tasks",
+                allow_hub_hint=f"set profiles.{lad.profile}.eval.allow_hub: true")
     final = lad.layout.final_run(args.rung, args.variant, args.seed)
     head = {"ladder": True, "profile": lad.profile, "rung": args.rung, "variant": args.variant, "seed": args.seed,
             "ladder_hash": p.ladder_hash, "prereg_hash": p.prereg_hash}

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from resonator.atomic import atomic_dir, atomic_write_json, atomic_write_text
-from resonator.params import load_for_stage
-from resonator.phases import cmu_dict, rhyme_key
 from resonator.cli import run_main
 from resonator.errors import ProjectError
 from resonator.inputs import read_jsonl as _read_jsonl
+from resonator.params import load_for_stage
+from resonator.phases import cmu_dict, rhyme_key
 from resonator.tokenizer import load_tokenizer
 
 SEED = 20261123

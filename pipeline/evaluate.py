@@ -48,7 +48,7 @@ def main(argv=None) -> int:
         return 0
 
     # every input checked before lm-eval is even imported
-    from evals.tasks import task_configs
+    from evals.tasks import check_tasks
     from resonator.checkpoint import CheckpointError
     from resonator.tokenizer import verify_tokens
     tokenizer = lay.tokenizer
@@ -56,8 +56,9 @@ def main(argv=None) -> int:
     ckpt = run.final
     if not ckpt.is_file():
         raise CheckpointError(ckpt, "checkpoint does not exist", f"train the run first: {train_cmd}")
-    hub = {"tasks_key": f"profiles.{p.profile}.eval.tasks", "allow_hub_hint": f"set profiles.{p.profile}.eval.allow_hub: true"}
-    task_configs(cfg["tasks"], lay.evalsets, cfg.get("allow_hub", False), **hub)
+    hub = {"tasks_key": f"profiles.{p.profile}.eval.tasks",
+           "allow_hub_hint": f"set profiles.{p.profile}.eval.allow_hub: true"}
+    check_tasks(cfg["tasks"], lay.evalsets, cfg.get("allow_hub", False), **hub)
 
     import lm_eval
 
@@ -69,7 +70,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     res = evaluate_checkpoint(ckpt, tokenizer, cfg["tasks"], lay.evalsets, batch_size=cfg["batch_size"],
                               device="cuda" if p.active["train"]["device"] == "cuda" else "cpu",
-                              seed=args.seed, allow_hub=cfg.get("allow_hub", False), **hub)
+                              seed=args.seed, allow_hub=cfg.get("allow_hub", False),
+                              batch_key=f"profiles.{p.profile}.eval.batch_size", **hub)
     seconds = time.perf_counter() - t0
     samples = res.pop("samples", {})
     with atomic_dir(out_dir) as staged:

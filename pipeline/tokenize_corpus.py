@@ -14,8 +14,17 @@ from resonator.cli import run_main
 from resonator.errors import InputError
 from resonator.inputs import read_jsonl
 from resonator.params import load_for_stage
-from resonator.tokenizer import (encode_documents, eot_id, file_record, gpt2_tokenizer, save_tokenizer, train_bpe,
-                                 unigram_entropy, write_meta, write_tokens)
+from resonator.tokenizer import (
+    encode_documents,
+    eot_id,
+    file_record,
+    gpt2_tokenizer,
+    save_tokenizer,
+    train_bpe,
+    unigram_entropy,
+    write_meta,
+    write_tokens,
+)
 
 SPLITS = ("train", "val", "test")
 

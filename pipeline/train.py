@@ -58,7 +58,8 @@ def main(argv=None) -> int:
         try:
             classes = np.load(classes_path)
         except (ValueError, EOFError, OSError) as e:
-            raise InputError(classes_path, "is unreadable (truncated or corrupt)", "rebuild it: `dvc repro -f phases`") from e
+            raise InputError(classes_path, "is unreadable (truncated or corrupt)",
+                             "rebuild it: `dvc repro -f phases`") from e
 
     planned = p.runs()
     index = planned.index((args.variant, args.seed)) + 1 if (args.variant, args.seed) in planned else "?"
@@ -73,12 +74,10 @@ def main(argv=None) -> int:
                   f"{others} other run(s) going)", flush=True)
             return launch("pipeline.train", list(argv if argv is not None else sys.argv[1:]), world, threads)
 
-    from resonator.phases import phase_seed, phase_table
+    from resonator.phases import run_phase_table
     from resonator.provenance import provenance
     from resonator.train import TrainingDivergedError, train
-    table = None if classes is None else phase_table(classes, mcfg.phase_init, n_phases=mcfg.n_phases,
-                                                     seed=phase_seed(args.seed), sigma=ph["sigma"],
-                                                     jitter=ph["jitter"])
+    table = run_phase_table(mcfg, classes, args.seed, ph)
 
     fingerprint = {
         "profile": p.profile, "variant": args.variant, "seed": args.seed, "world_size": world,

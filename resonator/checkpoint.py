@@ -1,6 +1,15 @@
-"""Model checkpoints: plain dicts of tensors and numbers, loadable with weights_only=True.
+"""Checkpoints: plain dicts of tensors and numbers, loadable with weights_only=True, in two formats.
+
+A model (ckpt/final.pt, written by save_model):
 
     {"format": "resonator-ckpt-v1", "model_config": asdict(ModelConfig), "model": state_dict, **extra}
+
+A resumable training state (ckpt/last.pt, written by resonator.train): model and optimizer
+state, step, curve so far, RNG states, the run's fingerprint and the training code's hashes:
+
+    {"format": "resonator-train-state-v1", "fingerprint", "config_json", "code", "model", "optimizer", ...}
+
+read_checkpoint reads both, and is the only reader of either.
 """
 from __future__ import annotations
 
@@ -15,11 +24,18 @@ from resonator.errors import ProjectError
 from resonator.model import ModelConfig, build_model
 
 FORMAT = "resonator-ckpt-v1"
+STATE_FORMAT = "resonator-train-state-v1"
 RETRAIN = "delete it and rerun the training stage (`dvc repro` retrains the run)"
+RESTART = f"{RETRAIN}; the run restarts from scratch"   # what to do with a training state that cannot be read
 
 
 class CheckpointError(ProjectError, RuntimeError):
     """A checkpoint is missing, unreadable, of another format, or does not fit its config."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """ckpt/last.pt cannot be resumed from: unreadable, or not a training state at all.
+    (A state of a *different* run configuration is not an error: training starts afresh.)"""
 
 
 def one_line(text: str, limit: int = 200) -> str:
@@ -50,24 +66,19 @@ def cpu_state_dict(model) -> dict:
     return out
 
 
-def read_checkpoint(path, map_location="cpu") -> dict:
-    """The raw checkpoint dict, checked for existence, readability and format tag."""
+def read_checkpoint(path, map_location="cpu", fmt: str = FORMAT) -> dict:
+    """The raw checkpoint dict, checked for existence, readability and format tag: a model
+    (FORMAT, with its 'model' state dict) or a resumable training state (STATE_FORMAT, whose
+    errors are CheckpointMismatchError and say that the run restarts from scratch)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(path, "checkpoint does not exist",
                               "train the run first (`dvc repro` runs the training stage)")
-    # torch's own message is not relayed: it advises retrying with weights_only=False,
-    # i.e. running whatever code a pickle names. `--debug` shows it in the traceback.
-    try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "Unsupported global" in str(e):  # a valid pickle of arbitrary objects, not garbage
-            raise CheckpointError(path, f"checkpoint holds pickled Python objects, which the safe loader "
-                                        f"(weights_only) does not run: not a {FORMAT} file",
-                                  "use a checkpoint written by the training stage") from e
-        raise CheckpointError(path, "checkpoint is unreadable (truncated or corrupt)", RETRAIN) from e
-    except Exception as e:  # torch raises several types for truncated or corrupt zips
-        raise CheckpointError(path, "checkpoint is unreadable (truncated or corrupt)", RETRAIN) from e
+    obj = _torch_load(path, map_location, fmt)
+    if fmt == STATE_FORMAT:
+        if not isinstance(obj, dict) or obj.get("format") != STATE_FORMAT:
+            raise CheckpointMismatchError(path, f"is not a resumable training state ({STATE_FORMAT})", RESTART)
+        return obj
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         got = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
         raise CheckpointError(path, f"checkpoint has format {got!r}, expected {FORMAT!r}",
@@ -75,6 +86,27 @@ def read_checkpoint(path, map_location="cpu") -> dict:
     if not isinstance(obj.get("model"), dict):
         raise CheckpointError(path, "checkpoint has no 'model' state dict", RETRAIN)
     return obj
+
+
+def _torch_load(path: Path, map_location, fmt: str):
+    # torch's own message is not relayed: it advises retrying with weights_only=False,
+    # i.e. running whatever code a pickle names. `--debug` shows it in the traceback.
+    state = fmt == STATE_FORMAT
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" in str(e) and not state:  # a valid pickle of arbitrary objects, not garbage
+            raise CheckpointError(path, f"checkpoint holds pickled Python objects, which the safe loader "
+                                        f"(weights_only) does not run: not a {FORMAT} file",
+                                  "use a checkpoint written by the training stage") from e
+        raise _unreadable(path, state) from e
+    except Exception as e:  # torch raises several types for truncated or corrupt zips
+        raise _unreadable(path, state) from e
+
+
+def _unreadable(path: Path, state: bool) -> CheckpointError:
+    what = "checkpoint is unreadable (truncated or corrupt)"
+    return CheckpointMismatchError(path, what, RESTART) if state else CheckpointError(path, what, RETRAIN)
 
 
 def _config(obj: dict, path) -> ModelConfig:

@@ -94,7 +94,7 @@ class ModelConfig:
         return self.kind == "resonator"
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict) -> ModelConfig:
         return cls(**d)  # unknown fields and bad values are refused by the validation above
 
 

@@ -83,7 +83,8 @@ def load_brown(cfg: dict) -> list[dict]:
         text = brown_document(members[name].decode("utf-8", errors="replace"))
         docs.append({"id": name, "genre": name[1], "text": text})
     if len(docs) != 500:
-        raise DataSourceError(tarball, f"expected 500 Brown documents, found {len(docs)}", "delete it to fetch it again")
+        raise DataSourceError(tarball, f"expected 500 Brown documents, found {len(docs)}",
+                              "delete it to fetch it again")
     return docs
 
 

@@ -52,16 +52,16 @@ def _normalised(obj):
 def chain(prev, cur, blob: dict) -> bool:
     """Start `cur` from `prev`'s final training state unless `cur` holds a state of this same
     run already (an interrupted longer length: it resumes from there). True if copied."""
-    from resonator.train import fingerprint as fp_of
-    from resonator.train import load_state
+    from resonator.checkpoint import STATE_FORMAT, read_checkpoint
+    from resonator.params import stable_hash
     if cur.last.exists():
         with contextlib.suppress(Exception):
-            if load_state(cur.last)["fingerprint"] == fp_of(blob):
+            if read_checkpoint(cur.last, fmt=STATE_FORMAT)["fingerprint"] == stable_hash(blob, spaced=True):
                 return False
     if not prev.last.exists():
         return False
     cur.ckpt.mkdir(parents=True, exist_ok=True)
-    atomic_torch_save(cur.last, load_state(prev.last))
+    atomic_torch_save(cur.last, read_checkpoint(prev.last, fmt=STATE_FORMAT))
     return True
 
 
@@ -71,11 +71,12 @@ def selection_loss(final_pt: Path, tokens_dir: Path, micro_batch: int, threads: 
     import torch
 
     from resonator.checkpoint import load_model
-    from resonator.train import Chunks, evaluate, load_split
+    from resonator.tokenizer import load_tokens
+    from resonator.train import Chunks, evaluate
     if threads:
         torch.set_num_threads(threads)
     model = load_model(final_pt)
-    chunks = Chunks(load_split(tokens_dir, "val"), model.config.max_seq_len)
+    chunks = Chunks(load_tokens(tokens_dir, "val"), model.config.max_seq_len)
     r = evaluate(model, chunks, None, micro_batch, torch.device("cpu"), contextlib.nullcontext())
     return {"val_loss": r["val_loss"], "val_tokens": r["val_tokens"], "windows": SELECTION_WINDOWS}
 
@@ -124,11 +125,10 @@ def phase_table_for(mc, classes_path: Path, seed: int, phases: dict):
     import numpy as np
 
     from resonator.errors import InputError
-    from resonator.phases import phase_seed, phase_table
+    from resonator.phases import run_phase_table
     if not classes_path.exists():
         raise InputError(classes_path, "does not exist", "run `dvc repro phases` first")
-    return phase_table(np.load(classes_path), mc.phase_init, n_phases=mc.n_phases, seed=phase_seed(seed),
-                       sigma=phases["sigma"], jitter=phases["jitter"])
+    return run_phase_table(mc, np.load(classes_path), seed, phases)
 
 
 def train_length(run, mc, tc, tokens_dir: Path, seed: int, table, blob: dict, record: dict, label: str,

@@ -20,7 +20,7 @@ QK^T * scale + lambda_h R into ONE scaled_dot_product_attention call: no
 B x S x S x F tensor, and fused kernels stay usable. v keeps d_head; SDPA accepts
 a v head dim different from q/k's (the math and CUDA memory-efficient kernels do;
 flash kernels need equal dims, and padding v with zeros to get them was slower
-on CPU: see pipeline/bench.py). `attn_impl="naive"` materialises R and the
+on CPU: see tools/bench.py). `attn_impl="naive"` materialises R and the
 softmax as the original did, and is the reference the tests compare against.
 
 The embedding-matched control needs no code of its own. A resonator with use_resonance=False
@@ -42,6 +42,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from resonator.config import ATTN_IMPLS, KINDS, PHASE_INITS, POS_INITS, ModelConfig  # noqa: F401
+
 
 def phase_features(phase: torch.Tensor) -> torch.Tensor:
     """(..., F) angles -> (..., 2F) [cos, sin]: <feat_i, feat_j> / F = mean_f cos(phi_if - phi_jf)."""
@@ -94,7 +95,10 @@ class Attention(nn.Module):
         n_phases = phase.shape[-1]
         feats = phase_features(phase).unsqueeze(1).to(q.dtype)  # (B, 1, S, 2F)
         lam = (self.lam / (n_phases * scale)).to(q.dtype).view(1, H, 1, 1)
-        return torch.cat([q, lam * feats.expand(B, H, S, -1)], dim=-1), torch.cat([k, feats.expand(B, H, S, -1)], dim=-1)
+        # two expand views, not one shared: autograd then sums their gradients in the order the
+        # committed runs were trained with (sharing one view changes the last bits of training)
+        return (torch.cat([q, lam * feats.expand(B, H, S, -1)], dim=-1),
+                torch.cat([k, feats.expand(B, H, S, -1)], dim=-1))
 
     def naive(self, q, k, v, phase, scale, p):
         """Reference path: explicit scores (+ lambda_h R_ij materialised as in the original),

@@ -145,9 +145,14 @@ def _check_tests(s: Study, tests: list, fail) -> None:
         ids.add(h.id)
 
 
-def stable_hash(obj) -> str:
-    """sha256 of a canonical JSON dump: the same content always gives the same hash."""
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+def stable_hash(obj, *, spaced: bool = False) -> str:
+    """sha256 of a canonical JSON dump (sorted keys, str() of what JSON has no type for): the
+    same content always gives the same hash. Compact separators by default (params_hash,
+    prereg_hash, ladder_hash); spaced=True keeps json.dumps's default ", " and ": ", the form
+    of the run fingerprints stored in every training state (ckpt/last.pt), which a resumed
+    run compares with its own: changing either form would orphan every stored hash."""
+    separators = (", ", ": ") if spaced else (",", ":")
+    blob = json.dumps(obj, sort_keys=True, separators=separators, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
 
 

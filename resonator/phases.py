@@ -105,3 +105,13 @@ def class_stats(classes: np.ndarray) -> dict:
 def phase_seed(seed: int) -> int:
     """Seed of a run's phase table: derived from the run seed, independent of init/dropout/data."""
     return int(np.random.SeedSequence([seed, 0x9A5E]).generate_state(1)[0])
+
+
+def run_phase_table(model_config, classes: np.ndarray | None, seed: int, phases: dict) -> torch.Tensor | None:
+    """The phase table a run starts from (None for a standard model): the one place that maps
+    (model config, rhyme classes, run seed, the profile's `phases` section) to it, for training,
+    the ladder, the analysis and the tools."""
+    if model_config.kind != "resonator" or classes is None:
+        return None
+    return phase_table(classes, model_config.phase_init, n_phases=model_config.n_phases, seed=phase_seed(seed),
+                       sigma=phases["sigma"], jitter=phases["jitter"])

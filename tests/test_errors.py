@@ -217,11 +217,31 @@ def test_evals_cli_unknown_task_names_the_flag(stage, capsys):
     assert "eval.allow_hub" not in line
 
 
+def test_evals_cli_auto_batch_size_names_the_flag(stage, capsys):
+    from evals.__main__ import main
+    write_evalset(stage)
+    rc = run_main(main, ["--model_args", f"checkpoint=x.pt,tokenizer=data/{P}/tokenizer/tokenizer.json",
+                         "--tasks", "lm_test", "--batch_size", "auto"])
+    assert rc == 2
+    assert one_line(capsys) == ("error: --batch_size: batch size 'auto' is not supported: the resonator model has no "
+                                "automatic batch size (lm-eval's 'auto' is for its Hugging Face models) "
+                                "(pass a positive integer, e.g. --batch_size 16)")
+
+
+def test_pipeline_auto_batch_size_names_the_params_key(stage, capsys):
+    import yaml
+    raw = yaml.safe_load((stage / "params.yaml").read_text())
+    raw["profiles"][P]["eval"]["batch_size"] = "auto"
+    (stage / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert eval_main() == 2
+    assert f"key 'profiles.{P}.eval.batch_size'" in one_line(capsys)
+
+
 def test_pipeline_unknown_task_names_the_params_key():
-    from evals.tasks import HubTaskError, task_configs
+    from evals.tasks import HubTaskError, check_tasks
     with pytest.raises(HubTaskError) as e:
-        task_configs(["hellaswag"], "nowhere", tasks_key="profiles.tiny.eval.tasks",
-                     allow_hub_hint="set profiles.tiny.eval.allow_hub: true")
+        check_tasks(["hellaswag"], "nowhere", tasks_key="profiles.tiny.eval.tasks",
+                    allow_hub_hint="set profiles.tiny.eval.allow_hub: true")
     assert e.value.where == "profiles.tiny.eval.tasks" and "profiles.tiny.eval.allow_hub: true" in e.value.fix
 
 

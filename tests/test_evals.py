@@ -1,5 +1,6 @@
 """lm-eval adapter: exact token accounting, planted multiple choice, batch-size invariance, errors."""
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from evals.scoring import rolling_windows  # noqa: E402
-from evals.tasks import HubTaskError, TaskDataError, task_configs  # noqa: E402
+from evals.tasks import LOCAL_TASKS, HubTaskError, TaskDataError, check_tasks, task_manager  # noqa: E402
 from resonator.checkpoint import save_model  # noqa: E402
 from resonator.model import ModelConfig, build_model  # noqa: E402
 from resonator.tokenizer import save_tokenizer, train_bpe  # noqa: E402
@@ -106,21 +107,112 @@ def test_generate_until_is_greedy(tiny):
 
 def test_missing_task_data_is_a_clear_error(tmp_path):
     with pytest.raises(TaskDataError, match=r"rhyme.jsonl.*pipeline.evalsets"):
-        task_configs(["rhyme"], tmp_path)
+        check_tasks(["rhyme"], tmp_path)
 
 
 def test_hub_task_offline_is_a_clear_error(tmp_path):
     with pytest.raises(HubTaskError, match="hellaswag.*hub"):
-        task_configs(["hellaswag"], tmp_path)
+        check_tasks(["hellaswag"], tmp_path)
+
+
+SETS = {
+    "lm_test": [{"text": TEXT[:300]}, {"text": TEXT[100:250]}],
+    "rhyme": [{"word": "cat", "choices": ["dog", "hat", "fox", "red"], "label": 1},
+              {"word": "mat", "choices": ["sat", "the", "over", "lazy"], "label": 0}],
+    "cloze": [{"context": "The quick brown fox jumps over the lazy", "target": "dog"},
+              {"context": "A cat sat on a", "target": "mat"}, {"context": "and a", "target": "hat"}],
+    "agreement": [{"sentence_good": "The cat is red.", "sentence_bad": "The cat are red."}],
+}
+
+
+def write_sets(d):
+    d.mkdir()
+    for name, docs in SETS.items():
+        (d / f"{name}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in docs))
+    return d
+
+
+def test_local_tasks_are_found_by_lm_eval_task_manager(tmp_path, caplog):
+    """lm-eval's TaskManager(include_path=evals/tasks) finds every YAML; each task reads its
+    items from the data folder given as metadata, so one YAML serves every profile. Every
+    metric declares its aggregation and direction: building the tasks warns about nothing."""
+    assert sorted(SETS) == LOCAL_TASKS
+    data = write_sets(tmp_path / "evalsets")
+    tm = task_manager(LOCAL_TASKS, data)
+    assert set(LOCAL_TASKS) <= set(tm.all_subtasks)
+    with caplog.at_level(logging.WARNING):
+        tasks = tm.load(LOCAL_TASKS)["tasks"]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert sorted(tasks) == LOCAL_TASKS
+    for name, task in tasks.items():
+        assert task.config.dataset_kwargs == {"data_files": {"test": str(data / f"{name}.jsonl")}}
+        assert [dict(x) for x in task.test_docs()] == SETS[name]
+
+
+def test_every_local_task_scored_through_simple_evaluate(tiny, tmp_path):
+    """The real path end to end (lm-eval builds the requests, the adapter scores them): each
+    output type's per-item score is the adapter's score of the request lm-eval makes of the item."""
+    from evals.run import evaluate_checkpoint, flat_metrics, per_item_scores
+    d, _, _ = tiny
+    res = evaluate_checkpoint(d / "m.pt", d / "tok.json", LOCAL_TASKS, write_sets(tmp_path / "evalsets"),
+                              batch_size=4)
+    items = per_item_scores(res["samples"])
+    assert {t: len(v) for t, v in items.items()} == {t: len(v) for t, v in SETS.items()}
+    metrics = flat_metrics(res)
+    for key in ("lm_test/bits_per_byte", "lm_test/word_perplexity", "rhyme/acc", "rhyme/acc_norm", "cloze/perplexity",
+                "cloze/acc", "agreement/acc"):
+        assert key in metrics
+    adapter = lm(tiny, 4)
+    rolling = [adapter.loglikelihood_rolling([Req(x["text"])])[0] for x in SETS["lm_test"]]
+    assert [x["loglikelihood"] for x in items["lm_test"]] == pytest.approx(rolling, abs=1e-5)
+    cloze = adapter.loglikelihood([Req(x["context"], " " + x["target"]) for x in SETS["cloze"]])
+    assert [x["perplexity"] for x in items["cloze"]] == pytest.approx([ll for ll, _ in cloze], abs=1e-5)
+    assert [x["acc"] for x in items["cloze"]] == [float(g) for _, g in cloze]
+    for item, x in zip(items["agreement"], SETS["agreement"], strict=True):
+        good, bad = (ll for ll, _ in adapter.loglikelihood([Req("", " " + x["sentence_good"]),
+                                                             Req("", " " + x["sentence_bad"])]))
+        assert item["acc"] == float(good > bad)
+
+
+@pytest.mark.parametrize("bad", ["auto", "auto:4", 0, "0", "sixteen"])
+def test_adapter_refuses_a_batch_size_it_cannot_honour(tiny, bad):
+    """lm-eval's "auto" (or any non-positive-integer) batch size is refused, never replaced."""
+    from resonator.errors import ProjectError
+    with pytest.raises(ProjectError) as e:
+        lm(tiny, bad)
+    assert e.value.where == "batch_size" and "positive integer" in e.value.fix
+    assert ("not supported" in e.value.what) == str(bad).startswith("auto")
+
+
+def test_lm_eval_auto_batch_size_is_refused(tiny):
+    """Through lm-eval's own API: simple_evaluate(batch_size="auto") stops at the model, one line."""
+    import lm_eval
+
+    import evals.adapter  # noqa: F401  (registers the `resonator` model)
+    from resonator.errors import ProjectError
+    d, _, _ = tiny
+    with pytest.raises(ProjectError, match=r"^batch_size: batch size 'auto' is not supported") as e:
+        lm_eval.simple_evaluate(model="resonator", model_args=f"checkpoint={d / 'm.pt'},tokenizer={d / 'tok.json'}",
+                                tasks=["agreement"], batch_size="auto")
+    assert "\n" not in str(e.value)
+
+
+def test_evaluate_checkpoint_names_the_batch_size_key(tiny, tmp_path):
+    from evals.run import evaluate_checkpoint
+    from resonator.errors import ProjectError
+    d, _, _ = tiny
+    with pytest.raises(ProjectError) as e:
+        evaluate_checkpoint(d / "m.pt", d / "tok.json", ["agreement"], write_sets(tmp_path / "evalsets"),
+                            batch_size="auto", batch_key="profiles.tiny.eval.batch_size")
+    assert e.value.where == "profiles.tiny.eval.batch_size" and e.value.fix == "set it to a positive integer, e.g. 16"
 
 
 def test_cli_end_to_end(tiny, tmp_path, repo_root):
     d, _, _ = tiny
     data = tmp_path / "evalsets"
     data.mkdir()
-    (data / "agreement.jsonl").write_text("".join(json.dumps({"sentence_good": "A cat sat.",
-                                                              "sentence_bad": "A cat sit."})
-                                                  + "\n" for _ in range(4)))
+    pair = {"sentence_good": "A cat sat.", "sentence_bad": "A cat sit."}
+    (data / "agreement.jsonl").write_text("".join(json.dumps(pair) + "\n" for _ in range(4)))
     r = subprocess.run([sys.executable, "-m", "evals",
                         "--model_args", f"checkpoint={d / 'm.pt'},tokenizer={d / 'tok.json'}",
                         "--tasks", "agreement", "--data_dir", str(data), "--output_path", str(tmp_path / "out"),

@@ -1,9 +1,11 @@
 """params.yaml validation: bad input stops a stage with a message naming file and key."""
 
+from pathlib import PurePosixPath
+
 import pytest
 import yaml
 
-from resonator.params import ParamsError, load_params, scaled_sizes
+from resonator.params import ParamsError, load_params, scaled_sizes, stable_hash
 
 
 @pytest.fixture
@@ -164,6 +166,21 @@ def test_hash_is_stable_and_sensitive(repo_root):
     assert a.hash == b.hash and a.prereg_hash == b.prereg_hash
     c = load_params(repo_root / "params.yaml", overrides={"hypotheses.alpha": 0.01})
     assert c.prereg_hash != a.prereg_hash
+
+
+# Computed once with the code before issue 19's refactor (commit b02f632), where the run
+# fingerprint was resonator.train.fingerprint and params_hash resonator.params.stable_hash:
+# both kinds of hash are stored (ckpt/last.pt, train.json), so neither may change by a byte.
+FROZEN_OBJECT = {"profile": "tiny", "seed": 0, "world_size": 2, "lr": 3.0e-4, "betas": (0.9, 0.95), "none": None,
+                 "flag": True, "path": PurePosixPath("data/tiny/tokens"), "text": 'naïve, "quoted": yes',
+                 "nested": {"b": [1, 2.5, "x"], "a": {"z": 1, "y": [None, False]}}}
+OLD_TRAIN_FINGERPRINT = "6b04019e9038859af0ce27c50b8875e23256751579d170b96969dd9ef951e35f"
+OLD_STABLE_HASH = "ae1039f15708d7a0331862bb7a08502e7334be70c720d399ceed841f09bf6be8"
+
+
+def test_hash_forms_are_byte_identical_to_the_old_code():
+    assert stable_hash(FROZEN_OBJECT, spaced=True) == OLD_TRAIN_FINGERPRINT    # run fingerprints (resume)
+    assert stable_hash(FROZEN_OBJECT) == OLD_STABLE_HASH                         # params/prereg/ladder hashes
 
 
 def test_scaled_sizes_match_original_model_c():

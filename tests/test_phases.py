@@ -92,3 +92,22 @@ def test_class_stats():
     s = class_stats(np.array([0, 0, 1, -1, 2, 2, 2], dtype=np.int32))
     assert s["tokens_with_class"] == 6 and s["classes"] == 3
     assert s["class_size_histogram"]["1-1"] == 1 and s["class_size_histogram"]["2-2"] == 1
+
+
+def test_run_phase_table_is_the_training_stage_table():
+    """resonator.phases.run_phase_table: what pipeline.train, the ladder, analyze and the tools
+    build for a run: None for a standard model, else phase_table at the run's phase seed."""
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from resonator.config import ModelConfig
+    from resonator.phases import phase_seed, phase_table, run_phase_table
+    classes = np.array([0, 1, -1, 0, 2, -1], dtype=np.int32)
+    ph = {"sigma": 0.3, "jitter": 0.03}
+    res = ModelConfig(kind="resonator", vocab_size=6, n_phases=4, phase_init="phonetic")
+    assert run_phase_table(dataclasses.replace(res, kind="standard"), classes, 3, ph) is None
+    want = phase_table(classes, "phonetic", n_phases=4, seed=phase_seed(3), sigma=0.3, jitter=0.03)
+    assert torch.equal(run_phase_table(res, classes, 3, ph), want)
+    assert not torch.equal(run_phase_table(res, classes, 4, ph), want)

@@ -19,6 +19,7 @@ from resonator.tokenizer import file_record
 from resonator.train import (
     CheckpointMismatchError,
     Chunks,
+    Hooks,
     TrainConfig,
     TrainingDivergedError,
     derive_seeds,
@@ -76,14 +77,14 @@ import os, signal, sys
 from pathlib import Path
 import torch
 torch.set_num_threads(1)
-from resonator.train import train
+from resonator.train import Hooks, train
 from tests.test_train import mcfg, tcfg
 
 def kill(step):
     if step == 5:  # after the step-4 checkpoint, before the step-6 one: a real SIGKILL, no cleanup
         os.kill(os.getpid(), signal.SIGKILL)
 
-train(mcfg(), tcfg(), Path(sys.argv[1]), Path(sys.argv[2]), seed=1, callbacks={"on_step": kill})
+train(mcfg(), tcfg(), Path(sys.argv[1]), Path(sys.argv[2]), seed=1, hooks=Hooks(on_step=kill))
 """
 
 
@@ -110,7 +111,7 @@ def interrupt_at_step_3(data, run_dir, seed):
         if step == 3:
             raise Interrupted
     with pytest.raises(Interrupted):
-        train(mcfg(), tcfg(), data, run_dir, seed=seed, callbacks={"on_step": stop})
+        train(mcfg(), tcfg(), data, run_dir, seed=seed, hooks=Hooks(on_step=stop))
 
 
 def test_resume_between_validations_keeps_the_curve(tmp_path):
@@ -170,6 +171,27 @@ def test_corrupt_checkpoint_is_refused(tmp_path):
     assert e.value.where == str(last) and "delete it" in e.value.fix
 
 
+def test_one_reader_tells_a_training_state_from_a_model(tmp_path):
+    # read_checkpoint reads both formats: each refuses the other with a one-line message
+    # naming the file and what to do
+    from resonator.checkpoint import STATE_FORMAT, CheckpointError, read_checkpoint
+    data = make_data(tmp_path)
+    train(mcfg(), tcfg(max_steps=2), data, tmp_path / "run", seed=0)
+    last, final = tmp_path / "run" / "ckpt" / "last.pt", tmp_path / "run" / "ckpt" / "final.pt"
+    assert read_checkpoint(last, fmt=STATE_FORMAT)["step"] == 2
+    assert read_checkpoint(final)["step"] == 2
+    with pytest.raises(CheckpointMismatchError) as e:
+        read_checkpoint(final, fmt=STATE_FORMAT)
+    assert str(e.value) == (f"{final}: is not a resumable training state (resonator-train-state-v1) "
+                            f"(delete it and rerun the training stage (`dvc repro` retrains the run); "
+                            f"the run restarts from scratch)")
+    with pytest.raises(CheckpointError) as e:
+        read_checkpoint(last)
+    assert not isinstance(e.value, CheckpointMismatchError)
+    assert str(e.value) == (f"{last}: checkpoint has format 'resonator-train-state-v1', expected "
+                            f"'resonator-ckpt-v1' (use a checkpoint written by the training stage)")
+
+
 def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
     data = make_data(tmp_path)
     nan_at = 5
@@ -177,7 +199,7 @@ def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
     def poison(step, loss):
         return loss * float("nan") if step == nan_at else loss
     with pytest.raises(TrainingDivergedError, match=f"at step {nan_at}"):
-        train(mcfg(), tcfg(), data, tmp_path / "run", seed=0, callbacks={"on_loss": poison})
+        train(mcfg(), tcfg(), data, tmp_path / "run", seed=0, hooks=Hooks(on_loss=poison))
     state = torch.load(tmp_path / "run" / "ckpt" / "last.pt", weights_only=True)
     assert state["step"] == 4
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
@@ -190,7 +212,7 @@ def test_nan_before_first_eval_still_leaves_the_curve(tmp_path):
     def poison(step, loss):
         return loss * float("nan")
     with pytest.raises(TrainingDivergedError, match="at step 0"):
-        train(mcfg(), tcfg(), data, tmp_path / "run", seed=0, callbacks={"on_loss": poison})
+        train(mcfg(), tcfg(), data, tmp_path / "run", seed=0, hooks=Hooks(on_loss=poison))
     rows = (tmp_path / "run" / "curve.tsv").read_text().splitlines()
     assert rows[0].split("\t")[:4] == ["step", "tokens", "train_loss", "val_loss"]
     assert len(rows) == 2 and rows[1].split("\t")[0] == "0"
@@ -255,12 +277,12 @@ import json, sys, torch
 torch.set_num_threads(1)
 sys.path.insert(0, {root!r})
 from tests.test_train import mcfg, tcfg
-from resonator.train import train
+from resonator.train import Hooks, train
 losses = []
 def grab(step, loss):
     losses.append(loss.item())
     return loss
-train(mcfg(dropout=0.0), tcfg(max_steps=4, grad_accum=2), {data!r}, {run!r}, seed=0, callbacks={{"on_loss": grab}})
+train(mcfg(dropout=0.0), tcfg(max_steps=4, grad_accum=2), {data!r}, {run!r}, seed=0, hooks=Hooks(on_loss=grab))
 import os
 json.dump(losses, open({run!r} + f"/losses{{os.environ.get('RANK', 'single')}}.json", "w"))
 """

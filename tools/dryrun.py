@@ -20,7 +20,7 @@ import numpy as np
 
 from resonator.cli import run_main
 from resonator.params import load_for_stage
-from resonator.phases import phase_seed, phase_table
+from resonator.phases import run_phase_table
 from resonator.tokenizer import read_meta
 from resonator.train import train
 
@@ -41,11 +41,8 @@ def main(argv=None) -> int:
     tcfg = dataclasses.replace(p.train_config(), device="cpu", dtype="fp32", compile=False, max_steps=args.steps,
                                micro_batch=args.micro_batch, grad_accum=1, eval_interval=args.steps,
                                ckpt_interval=args.steps, val_batches=1)
-    table = None
-    if mcfg.kind == "resonator":
-        ph = p.active["phases"]
-        table = phase_table(np.load(lay.classes), mcfg.phase_init, mcfg.n_phases,
-                            phase_seed(args.seed), ph["sigma"], ph["jitter"])
+    classes = np.load(lay.classes) if mcfg.kind == "resonator" else None
+    table = run_phase_table(mcfg, classes, args.seed, p.active["phases"])
     out = Path(args.out or tempfile.mkdtemp(prefix="dryrun-"))
     t0 = time.perf_counter()
     m = train(mcfg, tcfg, lay.tokens, out, seed=args.seed, phase_table=table)

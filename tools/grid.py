@@ -1,4 +1,4 @@
-"""Run the training (and scoring) grid of a profile without DVC.
+"""Run the training (and evaluation) grid of a profile without DVC.
 
 For GPU boxes and cluster nodes where DVC is not installed, or where a job
 scheduler, not DVC, decides what runs where. Each (variant, seed) run calls the
@@ -8,6 +8,7 @@ is skipped, and an interrupted run resumes from its last checkpoint.
     python -m tools.grid --profile gpu                    # every run, in order
     python -m tools.grid --profile gpu --variants standard --seeds 0 1
     python -m tools.grid --profile gpu --shard 3/8        # this node's eighth of the grid
+    python -m tools.grid --profile gpu --stages train evaluate   # and score each run through lm-eval
     torchrun --nproc_per_node 8 -m tools.grid --profile paper   # DDP inside each run
 
 Afterwards copy runs/<profile>/ back and `dvc commit` / `dvc repro stats paper`.
@@ -23,7 +24,7 @@ from pathlib import Path
 from resonator.cli import run_main
 from resonator.params import load_params
 
-STAGES = ("train", "evaluate", "score")
+STAGES = ("train", "evaluate")
 
 
 def done(run_dir: Path, stage: str) -> bool:
@@ -54,7 +55,7 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", nargs="*")
     ap.add_argument("--seeds", nargs="*", type=int)
     ap.add_argument("--stages", nargs="*", default=["train"], choices=STAGES,
-                    help="train; evaluate (lm-eval); score (the same tasks without lm-eval, for GPU nodes)")
+                    help="train; evaluate (the local tasks through lm-eval, as the DVC stage does)")
     ap.add_argument("--shard", help="k/n: run every n-th run starting at k")
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args(argv)
@@ -78,13 +79,9 @@ def main(argv=None) -> int:
                 from pipeline.train import main as train_main
                 rc = train_main(["--variant", variant, "--seed", str(seed), "--params", args.params,
                                  "--profile", p.profile])
-            elif stage == "evaluate":
+            else:
                 from pipeline.evaluate import main as eval_main
                 rc = eval_main(["--variant", variant, "--seed", str(seed), "--profile", p.profile])
-            else:
-                from tools.score import main as score_main
-                rc = score_main(["--variant", variant, "--seed", str(seed), "--params", args.params,
-                                 "--profile", p.profile])
             if rc:
                 print(f"[grid] {stage} {variant} s{seed} failed with exit code {rc}", file=sys.stderr)
                 return rc

@@ -60,9 +60,10 @@ def forward_tokens_per_s(final_pt: Path, tokens_dir: Path, micro_batch: int, bat
     import torch
 
     from resonator.checkpoint import load_model
-    from resonator.train import Chunks, evaluate, load_split
+    from resonator.tokenizer import load_tokens
+    from resonator.train import Chunks, evaluate
     model = load_model(final_pt)
-    chunks = Chunks(load_split(tokens_dir, "val"), model.config.max_seq_len)
+    chunks = Chunks(load_tokens(tokens_dir, "val"), model.config.max_seq_len)
     t0 = time.perf_counter()
     r = evaluate(model, chunks, batches, micro_batch, torch.device("cpu"), contextlib.nullcontext())
     return r["val_tokens"] / (time.perf_counter() - t0)

@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from resonator import batching
-    from resonator.phases import phase_seed, phase_table
+    from resonator.phases import run_phase_table
     from resonator.tokenizer import verify_tokens
     from resonator.train import train
     lay = p.layout
@@ -68,10 +68,8 @@ def main(argv=None) -> int:
             tc = batching.resolve(dataclasses.replace(p.train_config(), epochs=args.epochs,
                                                       eval_interval=args.eval_every, ckpt_interval=10 ** 6),
                                   mc, world=1)
-            table = None
-            if mc.kind == "resonator":
-                table = phase_table(np.load(lay.classes), mc.phase_init, n_phases=mc.n_phases,
-                                    seed=phase_seed(seed), sigma=ph["sigma"], jitter=ph["jitter"])
+            classes = np.load(lay.classes) if mc.kind == "resonator" else None
+            table = run_phase_table(mc, classes, seed, ph)
             with tempfile.TemporaryDirectory() as tmp:
                 m = train(mc, tc, lay.tokens, Path(tmp), seed=seed, phase_table=table,
                           progress_label=f"pilot {variant} s{seed}")
