@@ -6,7 +6,7 @@ Reads the tuning runs' records only (runs/ladder/<P>/tune/<rung>/<variant>/lr*/s
 their selection loss on the validation split; nothing of the test split) and applies
 evals.tuning.TUNING_RULE. Writes results/<P>/ladder/lr/<rung>/<variant>.json, the file the
 final runs read (the learning rate alone), and the tuning table beside it in
-results/<P>/ladder/tuning/<rung>/<variant>.json. A best at an edge of ladder.lr_grid stops here with the value to add
+runs/ladder/<P>/tuning/<rung>/<variant>.json. A best at an edge of ladder.lr_grid stops here with the value to add
 (ladder.checks: warn takes it, with a warning).
 """
 from __future__ import annotations

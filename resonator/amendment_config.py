@@ -28,14 +28,12 @@ variants its tests name as it checks the registered tests'.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
-import typing
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
-from resonator.config import Hypothesis, PosInt, Section, _unwrap, describe, doc, dotted
+from resonator.config import Hypothesis, PosInt, Section, describe, doc
 
 KEY = "hypotheses.amendments"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -83,34 +81,6 @@ class Amendment(Section):
 _LIST = TypeAdapter(list[Amendment])
 
 
-def _allowed(loc) -> list[str]:
-    """The keys the section at `loc` (inside the amendments list) accepts, for 'did you mean'."""
-    tp: Any = list[Amendment]
-    for part in loc:
-        tp = _unwrap(tp)
-        if isinstance(tp, type) and issubclass(tp, Section):
-            if part not in tp.model_fields:
-                return []
-            tp = tp.model_fields[part].annotation
-        elif typing.get_origin(tp) in (dict, list):
-            tp = typing.get_args(tp)[-1]
-        else:
-            return []
-    tp = _unwrap(tp)
-    return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, Section) else []
-
-
-def _describe(err: dict) -> tuple[str, str]:
-    loc = ("hypotheses", "amendments", *err["loc"])
-    if err["type"] != "extra_forbidden":
-        return describe(err | {"loc": loc})
-    parent = tuple(p for p in loc[2:-1] if not str(p).startswith("function-"))
-    name, allowed = str(loc[-1]), _allowed(parent)
-    close = difflib.get_close_matches(name, allowed, n=1)
-    hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(sorted(allowed))}"
-    return dotted(loc[:-1]), f"unknown key '{name}' ({hint})"
-
-
 def parse_amendments(raw) -> tuple[list[Amendment] | None, tuple[str, str] | None]:
     """The typed amendments (None or absent: none), or (None, (dotted key, message)) of the first problem."""
     if raw is None:
@@ -120,7 +90,7 @@ def parse_amendments(raw) -> tuple[list[Amendment] | None, tuple[str, str] | Non
     try:
         return _LIST.validate_python(raw, strict=True), None
     except ValidationError as e:
-        return None, _describe(e.errors(include_url=False)[0])
+        return None, describe(e.errors(include_url=False)[0], list[Amendment], ("hypotheses", "amendments"))
 
 
 def check_amendments(amendments: list[Amendment], hypotheses) -> tuple[str, str] | None:

@@ -387,9 +387,9 @@ def _unwrap(tp):
             return tp
 
 
-def allowed_keys(loc) -> list[str]:
-    """The keys the section at `loc` accepts (for 'did you mean')."""
-    tp: Any = Study
+def allowed_keys(loc, root: Any = None) -> list[str]:
+    """The keys the section at `loc` under `root` (default: the whole study) accepts, for 'did you mean'."""
+    tp: Any = Study if root is None else root
     for part in loc:
         tp = _unwrap(tp)
         if isinstance(tp, type) and issubclass(tp, BaseModel):
@@ -418,14 +418,16 @@ def yaml_number_hint(value) -> str | None:
     return f"YAML reads {value} as a string: write {fixed}"
 
 
-def describe(err: dict) -> tuple[str, str]:
-    """(dotted key, message) of one pydantic error."""
-    loc = tuple(err["loc"])
+def describe(err: dict, root: Any = None, prefix: tuple = ()) -> tuple[str, str]:
+    """(dotted key, message) of one pydantic error. A section validated on its own (`root`,
+    e.g. the ladder) names its keys from where it sits in params.yaml (`prefix`)."""
+    loc = (*prefix, *err["loc"])
     key = dotted(loc)
     kind, value = err["type"], err.get("input")
     if kind == "extra_forbidden":
         parent, name = loc[:-1], str(loc[-1])
-        allowed = allowed_keys(tuple(p for p in parent if not str(p).startswith("function-")))
+        inside = tuple(p for p in parent[len(prefix):] if not str(p).startswith("function-"))
+        allowed = allowed_keys(inside, root)
         close = difflib.get_close_matches(name, allowed, n=1)
         hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(sorted(allowed))}"
         return dotted(parent) or "(top level)", f"unknown key '{name}' ({hint})"

@@ -1,10 +1,11 @@
 """The typed `ladder:` section of params.yaml (issue 18): sizes x training lengths, each
 variant at its own tuned learning rate.
 
-Declared here rather than in resonator/config.py on purpose: config.py is a dependency of
-every train_* stage in dvc.yaml, so touching it would mark every trained run of the main
-study as changed. resonator.params.validate checks `ladder:` with this module, after the
-rest of params.yaml, and names the first problem by its dotted key, as for every other key.
+A module of its own because the ladder is a study of its own: resonator/config.py types the
+main study, this file the ladder, resonator/amendment_config.py the amendments; each is parsed
+apart and words its errors with resonator.config.describe. resonator.params.validate checks
+`ladder:` with this module after the rest of params.yaml and names the first problem by its
+dotted key, as for every other key.
 
 What a section can check alone is checked by pydantic (types, ranges, ascending lengths, a
 log-spaced grid, a date once registered); what points into other sections (profile,
@@ -17,8 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import typing
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
@@ -30,10 +30,8 @@ from resonator.config import (
     Section,
     _derived,
     _heads_divide_width,
-    _unwrap,
     describe,
     doc,
-    dotted,
 )
 
 GRID_RATIO_RTOL = 0.01     # "log-spaced": every ratio of neighbours within 1% of the first
@@ -146,40 +144,12 @@ class Ladder(Section):
 # Errors in the user's terms, as resonator.config.describe words them
 # ---------------------------------------------------------------------------
 
-def _allowed(loc) -> list[str]:
-    """The keys the section at `loc` (inside `ladder`) accepts, for 'did you mean'."""
-    tp: Any = Ladder
-    for part in loc:
-        tp = _unwrap(tp)
-        if isinstance(tp, type) and issubclass(tp, Section):
-            if part not in tp.model_fields:
-                return []
-            tp = tp.model_fields[part].annotation
-        elif typing.get_origin(tp) in (dict, list):
-            tp = typing.get_args(tp)[-1]
-        else:
-            return []
-    tp = _unwrap(tp)
-    return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, Section) else []
-
-
-def _describe(err: dict) -> tuple[str, str]:
-    loc = ("ladder", *err["loc"])
-    if err["type"] != "extra_forbidden":
-        return describe(err | {"loc": loc})
-    parent = tuple(p for p in loc[1:-1] if not str(p).startswith("function-"))
-    name, allowed = str(loc[-1]), _allowed(parent)
-    close = difflib.get_close_matches(name, allowed, n=1)
-    hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(sorted(allowed))}"
-    return dotted(loc[:-1]), f"unknown key '{name}' ({hint})"
-
-
 def parse_ladder(raw) -> tuple[Ladder | None, tuple[str, str] | None]:
     """The typed ladder section, or (None, (dotted key, message)) of its first problem."""
     try:
         return Ladder.model_validate(raw), None
     except ValidationError as e:
-        return None, _describe(e.errors(include_url=False)[0])
+        return None, describe(e.errors(include_url=False)[0], Ladder, ("ladder",))
 
 
 def check_references(lad: Ladder, study) -> tuple[str, str] | None:

@@ -169,43 +169,20 @@ def lr_tag(lr: float) -> str:
 
 
 @dataclass(frozen=True)
-class LengthRun:
-    """One training length of a final ladder run. `dir` is the directory train() writes
-    (ckpt/, curve.tsv) plus the length's own record (train.json); the evaluation goes to
-    eval_dir. Same attribute names as RunLayout where they mean the same file."""
-    dir: Path
-    eval_dir: Path
-    variant: str
-    seed: int
-    length: float
+class LengthRun(RunLayout):
+    """One training length of a final ladder run: the files of a run (ckpt/, curve.tsv, its
+    own train.json under `dir`, the directory train() writes), but its evaluation in a folder
+    of its own, `eval_at` (eval_rung's output)."""
+    eval_at: Path = Path()
+    length: float = 0.0
 
     @property
-    def ckpt(self) -> Path:
-        return self.dir / "ckpt"
-
-    @property
-    def last(self) -> Path:
-        return self.ckpt / "last.pt"
-
-    @property
-    def final(self) -> Path:
-        return self.ckpt / "final.pt"
-
-    @property
-    def train_json(self) -> Path:
-        return self.dir / "train.json"
-
-    @property
-    def curve(self) -> Path:
-        return self.dir / "curve.tsv"
+    def eval_dir(self) -> Path:
+        return self.eval_at
 
     @property
     def eval_json(self) -> Path:
-        return self.eval_dir / "eval.json"
-
-    @property
-    def items(self) -> Path:
-        return self.eval_dir / "items.json"
+        return self.eval_at / "eval.json"
 
     @property
     def name(self) -> str:
@@ -248,7 +225,7 @@ class FinalRun:
 
     def length(self, epochs: float) -> LengthRun:
         tag = length_tag(epochs)
-        return LengthRun(self.work / tag, self.eval_root / tag, self.variant, self.seed, float(epochs))
+        return LengthRun(self.work / tag, self.variant, self.seed, eval_at=self.eval_root / tag, length=float(epochs))
 
 
 @dataclass(frozen=True)
@@ -280,8 +257,10 @@ class LadderLayout:
         return self.results / "lr" / rung / f"{variant}.json"
 
     def tuning_table(self, rung: str, variant: str) -> Path:
-        """select_lr's tuning table for (rung, variant): every grid value's losses over the tuning seeds."""
-        return self.results / "tuning" / rung / f"{variant}.json"
+        """select_lr's tuning table for (rung, variant): every grid value's losses over the tuning
+        seeds. Under runs/ladder, beside the tuning runs, so that ladder_stats needs one input
+        folder that exists whatever the ladder's profile (runs/ladder holds a .gitkeep)."""
+        return self.runs / "tuning" / rung / f"{variant}.json"
 
     @property
     def throughput(self) -> Path:

@@ -138,6 +138,14 @@ def model_tensors_sha(path: Path) -> str:
     return h.hexdigest()
 
 
+def state_fingerprint(path: Path) -> str | None:
+    """The run fingerprint a ckpt/last.pt was written for (None while there is none)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)["fingerprint"]
+    except FileNotFoundError:
+        return None
+
+
 def dvc_popen(repo: Path, *args) -> subprocess.Popen:
     env = dict(os.environ, DVC_NO_ANALYTICS="1", PYTHONHASHSEED="0")
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
@@ -164,10 +172,12 @@ def running_stage(repo: Path, pid: int) -> bool:
 
 def test_killed_repro_resumes_to_the_same_weights_and_a_second_repro_is_refused(repo):
     # long enough to be killed mid-way, checkpoints often
-    set_params(repo, **{"profiles.tiny.train.max_steps": 300, "profiles.tiny.train.ckpt_interval": 10,
-                        "profiles.tiny.train.eval_interval": 100})
+    # (the tiny model trains ~100 steps/s, and its epoch caps the steps near 550: the kill below waits
+    # for the first checkpoint by content, so the run is caught early)
+    set_params(repo, **{"profiles.tiny.train.max_steps": 500, "profiles.tiny.train.ckpt_interval": 10,
+                        "profiles.tiny.train.eval_interval": 250})
     last, final = repo / RUN / "ckpt" / "last.pt", repo / RUN / "ckpt" / "final.pt"
-    old_last, old_final = last.stat().st_ino, sha256(final)
+    old_fingerprint, old_final = state_fingerprint(last), sha256(final)
     others = {k: v for k, v in checksums(repo).items() if not k.startswith(str(RUN)) and k != "dvc.lock"}
 
     proc = dvc_popen(repo, "repro", TRAIN)
@@ -177,7 +187,8 @@ def test_killed_repro_resumes_to_the_same_weights_and_a_second_repro_is_refused(
     second = dvc(repo, "repro", TRAIN, check=False)
     assert second.returncode != 0 and "is busy" in second.stdout + second.stderr, second.stdout + second.stderr
     # kill the whole process group (dvc and the stage) right after the new run's first checkpoint
-    wait_for(lambda: last.exists() and last.stat().st_ino != old_last, proc, "a checkpoint")
+    # (by content, not inode: the file system may give the new file the old one's inode number)
+    wait_for(lambda: state_fingerprint(last) not in (None, old_fingerprint), proc, "a checkpoint")
     assert proc.poll() is None, "training ended before the kill; raise max_steps"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
@@ -197,7 +208,7 @@ def test_killed_repro_resumes_to_the_same_weights_and_a_second_repro_is_refused(
 
     # the same run, uninterrupted: `dvc repro -f` trains from step 0 (the state is a finished one)
     forced = run_dvc(repo, "repro", "-f", "-s", TRAIN)
-    assert "finished run (300/300 steps)" in forced.stdout and "resumed from" not in forced.stdout, forced.stdout
+    assert "finished run (500/500 steps)" in forced.stdout and "resumed from" not in forced.stdout, forced.stdout
     assert model_tensors_sha(final) == resumed_sha
     assert (repo / RUN / "curve.tsv").read_text() == resumed_curve
     assert "changed" not in run_dvc(repo, "status", TRAIN).stdout

@@ -280,9 +280,10 @@ def synthetic_tokens(tokens_dir: Path, vocab: int, n: int) -> Path:
 
 def loop_overhead(steps: int, rounds: int, threads: int | None) -> dict:
     """The project's training loop against a bare loop, fresh processes, alternating."""
-    res = {"project": [], "bare": []}
+    kinds = ("bare", "bare_deterministic", "project")
+    res = {k: [] for k in kinds}
     for _ in range(rounds):
-        for which in ("bare", "bare_deterministic", "project"):
+        for which in kinds:
             cmd = [sys.executable, "-m", "tools.bench", "--loop-one", json.dumps({"which": which, "steps": steps})]
             cmd += ["--threads", str(threads)] if threads else []
             r = subprocess.run(cmd, capture_output=True, text=True)
