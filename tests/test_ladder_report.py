@@ -12,7 +12,7 @@ from resonator.params import load_params
 from tests.conftest import pinned_params
 from tests.fabricate_ladder import fabricate_finals, fabricate_tuning, write_tokens_meta
 
-SMALL_LADDER = {"ladder.hypotheses": ["H1a", "H2", "H5b"],
+SMALL_LADDER = {"ladder.hypotheses": ["H1a", "H2", "H5b"], "ladder.run": ["d64", "d256"],
                 "ladder.rungs": {"d64": {"model": {"d_model": 64, "n_layers": 2, "n_heads": 2, "d_ff": 256,
                                                    "max_seq_len": 64}, "lengths": [0.5, 2.4], "tune_length": 0.5},
                                  "d256": {"model": {"d_model": 256, "n_layers": 4, "n_heads": 4, "d_ff": 1024,

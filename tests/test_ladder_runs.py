@@ -24,7 +24,9 @@ RUNGS = {"r16": {"model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 3
                  "lengths": [0.1], "tune_length": 0.1}}
 LADDER = {"ladder.profile": "tiny", "ladder.seeds": [0, 1], "ladder.tune_seeds": [100], "ladder.checks": "warn",
           "ladder.variants": ["standard", "resonator_phonetic"], "ladder.hypotheses": ["H1a"], "ladder.rungs": RUNGS,
-          "profiles.tiny.train.max_steps": None, "profiles.tiny.eval.tasks": ["lm_test", "rhyme"]}
+          "profiles.tiny.train.max_steps": None, "profiles.tiny.eval.tasks": ["lm_test", "rhyme"],
+          # a draft, whatever the repository registers; `run` is tools.run_study's list, unused here
+          "ladder.status": "draft", "ladder.registered": "YYYY-MM-DD", "ladder.run": []}
 REGISTERED = {"ladder.status": "registered", "ladder.registered": "2026-12-01"}
 
 

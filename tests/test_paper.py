@@ -88,4 +88,6 @@ def test_paper_is_reproducible_and_quotes_stats(built):
         assert h["verdict"] in text
     assert "Small-scale CPU run" in text and "paper profile" in text.replace("\u00a0", " ")
     log = (tmp_path / "build0" / "main.log").read_text(errors="replace")
-    assert "Overfull" not in log
+    assert "Overfull" not in log and "Underfull" not in log
+    info = subprocess.run(["pdfinfo", str(pdfs[0])], capture_output=True, text=True).stdout
+    assert re.search(r"^Title:\s+Are the Resonator", info, re.M) and re.search(r"^Author:\s+\S", info, re.M), info
