@@ -66,9 +66,11 @@ def make_stage(d: Path, profile: str = "tiny", **updates) -> Path:
     return d
 
 
-def make_repo_copy(dst: Path) -> Path:
+def make_repo_copy(dst: Path, registered_ladder: bool = False) -> Path:
     """Copy the repository's tracked (and untracked, not ignored) sources to `dst` and make it
-    a fresh git repository with one commit. DVC artifacts are not copied."""
+    a fresh git repository with one commit. DVC artifacts are not copied. The ladder is made a
+    draft unless `registered_ladder`: its 540 registered stages would slow every DVC command
+    of a test by seconds (and a bare `dvc repro` would train them)."""
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for f in files:
@@ -76,6 +78,11 @@ def make_repo_copy(dst: Path) -> Path:
         if src.is_file():
             (dst / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst / f)
+    if not registered_ladder:
+        import yaml
+        raw = yaml.safe_load((dst / "params.yaml").read_text())
+        raw["ladder"].update(status="draft", registered="YYYY-MM-DD", run=[])
+        (dst / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=dst, check=True)
     subprocess.run(["git", "add", "-A"], cwd=dst, check=True)
     subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"],

@@ -172,10 +172,10 @@ def running_stage(repo: Path, pid: int) -> bool:
 
 def test_killed_repro_resumes_to_the_same_weights_and_a_second_repro_is_refused(repo):
     # long enough to be killed mid-way, checkpoints often
-    # (the tiny model trains ~100 steps/s, and its epoch caps the steps near 550: the kill below waits
-    # for the first checkpoint by content, so the run is caught early)
-    set_params(repo, **{"profiles.tiny.train.max_steps": 500, "profiles.tiny.train.ckpt_interval": 10,
-                        "profiles.tiny.train.eval_interval": 250})
+    # (the tiny model trains ~100 steps/s: 1,500 steps outlast the refused second `dvc repro`, whose
+    # start-up takes seconds, and the kill below waits for the first checkpoint by content)
+    set_params(repo, **{"profiles.tiny.train.epochs": 10.0, "profiles.tiny.train.max_steps": 1500,
+                        "profiles.tiny.train.ckpt_interval": 10, "profiles.tiny.train.eval_interval": 500})
     last, final = repo / RUN / "ckpt" / "last.pt", repo / RUN / "ckpt" / "final.pt"
     old_fingerprint, old_final = state_fingerprint(last), sha256(final)
     others = {k: v for k, v in checksums(repo).items() if not k.startswith(str(RUN)) and k != "dvc.lock"}
@@ -208,7 +208,7 @@ def test_killed_repro_resumes_to_the_same_weights_and_a_second_repro_is_refused(
 
     # the same run, uninterrupted: `dvc repro -f` trains from step 0 (the state is a finished one)
     forced = run_dvc(repo, "repro", "-f", "-s", TRAIN)
-    assert "finished run (500/500 steps)" in forced.stdout and "resumed from" not in forced.stdout, forced.stdout
+    assert "finished run (1500/1500 steps)" in forced.stdout and "resumed from" not in forced.stdout, forced.stdout
     assert model_tensors_sha(final) == resumed_sha
     assert (repo / RUN / "curve.tsv").read_text() == resumed_curve
     assert "changed" not in run_dvc(repo, "status", TRAIN).stdout

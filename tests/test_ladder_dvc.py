@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import make_repo_copy
 from tests.test_pipeline_dvc import dvc, set_params
 
 RUNGS = {"r16": {"model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "max_seq_len": 32},
@@ -43,16 +44,18 @@ def test_matrix_expands_to_one_stage_per_run(repo_copy):
 
 
 def test_a_draft_ladder_adds_no_run_to_dvc_repro(repo_copy):
-    """A draft: ladder_stats (which writes the plan) is the ladder's only stage."""
-    set_params(repo_copy, **{"ladder.status": "draft", "ladder.registered": "YYYY-MM-DD", "ladder.run": []})
+    """A draft (what make_repo_copy makes of the ladder): ladder_stats, which writes the plan, is
+    the ladder's only stage."""
+    assert yaml.safe_load((repo_copy / "params.yaml").read_text())["ladder"]["status"] == "draft"
     assert ladder_stages(stage_names(repo_copy)) == {"ladder_stats"}
 
 
-def test_the_registered_ladder_expands_to_its_rungs_runs(repo_copy):
+def test_the_registered_ladder_expands_to_its_rungs_runs(tmp_path):
     """The committed registration: every stage of the rungs in ladder.run, nothing else."""
-    raw = yaml.safe_load((repo_copy / "params.yaml").read_text())["ladder"]
+    repo = make_repo_copy(tmp_path / "repo", registered_ladder=True)
+    raw = yaml.safe_load((repo / "params.yaml").read_text())["ladder"]
     per_rung = len(raw["variants"]) * (len(raw["lr_grid"]) * len(raw["tune_seeds"]) + 1 + 2 * len(raw["seeds"]))
-    names = ladder_stages(stage_names(repo_copy))
+    names = ladder_stages(stage_names(repo))
     assert len(names) == len(raw["run"]) * per_rung + 1
     assert {n.split("@")[1].split("-")[0] for n in names if "@" in n} == set(raw["run"])
 

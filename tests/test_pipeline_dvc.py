@@ -77,8 +77,6 @@ def test_full_pipeline_tiny(repo_copy):
                                             "groups.ablation": [], "seeds.core": [0, 1], "seeds.ablation": [],
                                             "hypotheses.tests": kept, "hypotheses.design_check": "warn",
                                             # the paper's scale section: the draft ladder's plan, on this study
-                                            # (as a draft: no ladder run, whatever params.yaml registers)
-                                            "ladder.status": "draft", "ladder.run": [],
                                             "ladder.profile": "tiny", "ladder.hypotheses": ["H1a"],
                                             "ladder.variants": ["standard", "resonator_phonetic"]})
     dvc(repo_copy, "repro")
