@@ -12,6 +12,7 @@ import torch
 
 matplotlib.use("Agg")
 
+from reporting.instrument_figures import figures as draw  # noqa: E402
 from resonator import ModelConfig, build_model  # noqa: E402
 from resonator.instruments import ComplexityAnalyzer, FrequencyAnalyzer, InstrumentedTransformer, ResonanceAnalyzer  # noqa: E402
 
@@ -31,7 +32,7 @@ def main(argv=None):
     model.register_instrument(ResonanceAnalyzer(classes))
     input_ids = torch.randint(0, cfg.vocab_size, (4, 32), generator=torch.Generator().manual_seed(1))
     output, analysis = model(input_ids)
-    figures = model.get_visualizations()
+    figures = draw(analysis)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -128,3 +128,26 @@ def test_resonance_spread_known_tables():
     r = torch.cos(ph[one[0]].unsqueeze(1) - ph[one[0]].unsqueeze(0)).mean(-1)   # (3, 3)
     sds = [float(r[i, :i + 1].std()) for i in (1, 2)]
     assert resonance_spread(ph, one)["r_sd_keys"] == pytest.approx(sum(sds) / 2, rel=1e-5)
+
+
+def test_figures_of_one_pass_are_drawn_in_the_reporting_package():
+    """The library computes numbers only; reporting.instrument_figures draws them."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import numpy as np
+    import torch
+
+    from reporting.instrument_figures import figures
+    from resonator import ModelConfig, build_model
+    from resonator.instruments import ComplexityAnalyzer, FrequencyAnalyzer, InstrumentedTransformer, ResonanceAnalyzer
+    cfg = ModelConfig(kind="resonator", vocab_size=64, max_seq_len=16, d_model=16, n_layers=2, n_heads=2,
+                      d_ff=32, n_phases=4, dropout=0.0)
+    model = InstrumentedTransformer(build_model(cfg, generator=torch.Generator().manual_seed(0)).eval())
+    for inst in (FrequencyAnalyzer(), ComplexityAnalyzer(),
+                 ResonanceAnalyzer(np.random.default_rng(0).integers(-1, 5, cfg.vocab_size))):
+        model.register_instrument(inst)
+    _, analysis = model(torch.randint(0, cfg.vocab_size, (2, 16), generator=torch.Generator().manual_seed(1)))
+    figs = figures(analysis)
+    assert set(figs) == {"frequency/spectra", "complexity/rank", "resonance/lambda", "resonance/blend"}
+    assert all(hasattr(f, "savefig") for f in figs.values())
+    assert not any(hasattr(i, "visualise") for i in model.instruments.values())

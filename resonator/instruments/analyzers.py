@@ -116,7 +116,7 @@ class FrequencyAnalyzer(Instrument):
 
     def __init__(self, top_k: int = 3):
         super().__init__()
-        self.top_k, self.states, self.spectra = top_k, {}, {}
+        self.top_k, self.states = top_k, {}
 
     def attach(self, model):
         super().attach(model)
@@ -130,21 +130,11 @@ class FrequencyAnalyzer(Instrument):
         out = {"layers": []}
         for i in sorted(self.states):
             p = power_spectrum(self.states[i])
-            self.spectra[i] = p
             top = torch.topk(p[1:], min(self.top_k, len(p) - 1)).indices + 1
             out["layers"].append({"layer": i, "power": p.tolist(), "spectral_entropy": spectral_entropy(p),
                                   "dominant_frequencies": top.tolist(), "bands": band_shares(p)})
         return out
 
-    def visualise(self):
-        import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(4, 3))
-        for i, p in sorted(self.spectra.items()):
-            ax.semilogy(np.arange(1, len(p)), p[1:].numpy(), label=f"layer {i}")
-        ax.set_xlabel("frequency (cycles per sequence)")
-        ax.set_ylabel("power")
-        ax.legend(fontsize=6)
-        return {"spectra": fig}
 
 
 class ComplexityAnalyzer(_AttentionInputs):
@@ -158,7 +148,6 @@ class ComplexityAnalyzer(_AttentionInputs):
         self.states = {}
         for i, blk in enumerate(model.blocks):
             self.hook(blk, lambda m, a, out, i=i: self.states.__setitem__(i, out.detach()))
-        self.rows = []
 
     def reset(self):
         super().reset()
@@ -173,18 +162,8 @@ class ComplexityAnalyzer(_AttentionInputs):
             rows.append({"layer": i, "effective_rank": effective_rank(h), "participation_ratio": participation_ratio(h),
                          "attention_entropy": attention_entropy(probs).tolist(),
                          "compression_ratio": compression_ratio(h)})
-        self.rows = rows
         return {"layers": rows, "max_entropy": math.log(idx.shape[1])}
 
-    def visualise(self):
-        import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(4, 3))
-        ax.plot([r["layer"] for r in self.rows], [r["effective_rank"] for r in self.rows], "o-", label="effective rank")
-        ax.plot([r["layer"] for r in self.rows], [r["participation_ratio"] for r in self.rows], "s-",
-                label="participation ratio")
-        ax.set_xlabel("layer")
-        ax.legend(fontsize=6)
-        return {"rank": fig}
 
 
 class ResonanceAnalyzer(_AttentionInputs):
@@ -254,25 +233,6 @@ class ResonanceAnalyzer(_AttentionInputs):
                                                  (idx, targets))[1].item() - base
         return res
 
-    def visualise(self):
-        import matplotlib.pyplot as plt
-        if not self.last.get("applicable"):
-            return {}
-        figs = {}
-        lam = [row for row in self.last["lambda"] if row is not None]
-        if lam:
-            fig, ax = plt.subplots(figsize=(3.5, 2.5))
-            im = ax.imshow(np.array(lam), cmap="coolwarm", aspect="auto")
-            ax.set_xlabel("head")
-            ax.set_ylabel("layer")
-            fig.colorbar(im, ax=ax, label="lambda")
-            figs["lambda"] = fig
-        if "blend" in self.last:
-            fig, ax = plt.subplots(figsize=(3.5, 2.5))
-            ax.hist(self.last["blend"]["values"], bins=20)
-            ax.set_xlabel("sigma(b) per dimension")
-            figs["blend"] = fig
-        return figs
 
 
 def resonance_spread(phase: torch.Tensor, idx: torch.Tensor) -> dict:

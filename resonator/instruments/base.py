@@ -3,7 +3,7 @@
     model = InstrumentedTransformer(base_model)
     model.register_instrument(FrequencyAnalyzer())
     output, analysis = model(input_ids)          # output = base_model(input_ids)
-    figures = model.get_visualizations()
+    figures = reporting.instrument_figures.figures(analysis)   # drawn in the reporting package
 
 With no instrument registered no hook is installed: the wrapper only forwards the call.
 """
@@ -15,7 +15,7 @@ import torch.nn as nn
 
 class Instrument:
     """Base class. Subclasses add hooks in `attach`, store detached tensors while the model
-    runs, and turn them into plain numbers in `summarise` and figures in `visualise`."""
+    runs, and turn them into plain numbers in `summarise` (figures of them: reporting.instrument_figures)."""
 
     name = "instrument"
 
@@ -40,9 +40,6 @@ class Instrument:
         self.handles.append(reg(fn))
 
     def summarise(self, idx: torch.Tensor, targets: torch.Tensor | None) -> dict:
-        return {}
-
-    def visualise(self) -> dict:
         return {}
 
 
@@ -77,10 +74,3 @@ class InstrumentedTransformer(nn.Module):
         with torch.no_grad():
             analysis = {name: inst.summarise(idx, targets) for name, inst in self.instruments.items()}
         return output, analysis
-
-    def get_visualizations(self) -> dict:
-        figs = {}
-        for name, inst in self.instruments.items():
-            for key, fig in inst.visualise().items():
-                figs[f"{name}/{key}"] = fig
-        return figs
