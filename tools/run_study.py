@@ -15,12 +15,20 @@ With --ladder, each rung in ladder.run goes in three phases, each N stages at on
 tuning run, every learning-rate selection, then every (seed, variant)'s final run and its
 evaluation, seed-major; then ladder_stats. A rung finishes before the next starts, so an
 interrupted ladder resumes with whole rungs committed.
+
+With --commit-every MINUTES, the finished runs' records (everything git tracks under the run
+folders) and dvc.lock are committed at most that often and at the end of each phase, so a long
+study loses at most that much to an ended session. dvc.lock is staged from a snapshot that
+parses with at least the committed stages: DVC rewrites the file in place whenever a stage
+finishes, and a plain `git add` can catch it empty.
 """
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -50,6 +58,46 @@ def repro(name: str, log_path: Path) -> int:
     return rc
 
 
+def lock_snapshot(lock: Path = Path("dvc.lock"), tries: int = 200) -> Path:
+    """A copy of `lock` that parses as YAML with at least as many stages as the committed one
+    (a repro only adds or updates entries), taken while DVC may be rewriting it."""
+    import yaml
+    head = subprocess.run(["git", "show", f"HEAD:{lock}"], capture_output=True, text=True).stdout
+    floor = len((yaml.safe_load(head) or {}).get("stages", {}))
+    snap = Path(tempfile.mkdtemp()) / lock.name
+    for _ in range(tries):
+        shutil.copy(lock, snap)
+        try:
+            doc = yaml.safe_load(snap.read_text())
+        except yaml.YAMLError:
+            doc = None
+        if isinstance(doc, dict) and len(doc.get("stages") or {}) >= max(floor, 1):
+            return snap
+        time.sleep(0.25)
+    raise RuntimeError(f"{lock}: no complete copy in {tries} tries (DVC kept rewriting it)")
+
+
+class Committer:
+    """Commits the run records and dvc.lock at most every `minutes` (never, if None)."""
+
+    def __init__(self, minutes: float | None, folders: list[str]):
+        self.every, self.folders, self.last = (None if minutes is None else minutes * 60), folders, time.monotonic()
+
+    def maybe(self, what: str, force: bool = False) -> None:
+        if self.every is None or not (force or time.monotonic() - self.last >= self.every):
+            return
+        self.last = time.monotonic()
+        snap = lock_snapshot()
+        blob = subprocess.run(["git", "hash-object", "-w", str(snap)], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        subprocess.run(["git", "update-index", "--cacheinfo", f"100644,{blob},dvc.lock"], check=True)
+        subprocess.run(["git", "add", "--", *[f for f in self.folders if Path(f).exists()]], check=True)
+        if subprocess.run(["git", "diff", "--cached", "--quiet"]).returncode == 0:
+            return
+        subprocess.run(["git", "commit", "-q", "-m", f"{what} (tools.run_study --commit-every)"], check=True)
+        print(f"committed: {what}", flush=True)
+
+
 def run_chain(names: tuple[str, ...], logs: Path) -> int:
     """Stages that must run in order (a training stage, then its evaluation)."""
     for name in names:
@@ -59,9 +107,11 @@ def run_chain(names: tuple[str, ...], logs: Path) -> int:
     return 0
 
 
-def run_parallel(chains: list[tuple[str, ...]], n: int, logs: Path, label: str) -> list[tuple[str, ...]]:
+def run_parallel(chains: list[tuple[str, ...]], n: int, logs: Path, label: str,
+                 committer: Committer | None = None) -> list[tuple[str, ...]]:
     """Each chain in order, n chains at once; the failed chains."""
     failed = []
+    committer = committer or Committer(None, [])
     with ThreadPoolExecutor(n) as pool:
         futures = {pool.submit(run_chain, c, logs): c for c in chains}
         for k, fut in enumerate(as_completed(futures), 1):
@@ -70,6 +120,8 @@ def run_parallel(chains: list[tuple[str, ...]], n: int, logs: Path, label: str) 
             print(f"[{label} {k}/{len(chains)}] {chain[0]}: {status}", flush=True)
             if rc:
                 failed.append(chain)
+            committer.maybe(f"{label}: {k - len(failed)} of {len(chains)} stage chains finished")
+    committer.maybe(f"{label}: {len(chains) - len(failed)} of {len(chains)} stage chains finished", force=True)
     return failed
 
 
@@ -87,9 +139,11 @@ def ladder_chains(rung: str, variants: list[str], seeds: list[int], names: list[
     return [tune, select, final]
 
 
-def run_ladder(n: int, logs: Path, only: list[str] | None) -> int:
+def run_ladder(n: int, logs: Path, only: list[str] | None, commit_every: float | None) -> int:
     from resonator.ladder import Ladder
     lad = Ladder(load_params())
+    lay = lad.layout
+    committer = Committer(commit_every, [str(lay.runs), str(lay.results)])
     rungs = [r for r in lad.raw.get("run", []) if not only or r in only]
     if not rungs:
         print("no rung to run: ladder.run is empty (a draft) or --rungs names none of it", file=sys.stderr)
@@ -98,12 +152,14 @@ def run_ladder(n: int, logs: Path, only: list[str] | None) -> int:
     for rung in rungs:
         for phase, label in zip(ladder_chains(rung, lad.variants, lad.seeds, names), ("tune", "select", "final"),
                                 strict=True):
-            failed = run_parallel(phase, n, logs, f"{rung} {label}")
+            failed = run_parallel(phase, n, logs, f"ladder {rung} {label}", committer)
             if failed:
                 print(f"{len(failed)} stage chain(s) of {rung} failed; rerun this command to retry them",
                       file=sys.stderr)
                 return 1
-    return 0 if repro("ladder_stats", logs / "ladder_stats.log") == 0 else 1
+    rc = repro("ladder_stats", logs / "ladder_stats.log")
+    committer.maybe("ladder_stats", force=True)
+    return 0 if rc == 0 else 1
 
 
 def main(argv=None) -> int:
@@ -113,14 +169,16 @@ def main(argv=None) -> int:
     ap.add_argument("--ladder", action="store_true",
                     help="run the ladder's rungs (ladder.run) instead of the main study")
     ap.add_argument("--rungs", nargs="+", help="with --ladder: only these rungs")
+    ap.add_argument("--commit-every", type=float, metavar="MINUTES",
+                    help="git-commit the finished runs' records and dvc.lock at most this often (default: never)")
     args = ap.parse_args(argv)
     logs = Path(args.logs)
     logs.mkdir(parents=True, exist_ok=True)
     if args.ladder:
-        return run_ladder(args.jobs, logs, args.rungs)
+        return run_ladder(args.jobs, logs, args.rungs, args.commit_every)
     p = load_params()
     chains = [(f"train_{g}@{v}-{s}", f"eval_{g}@{v}-{s}") for g, v, s in jobs(p)]
-    failed = run_parallel(chains, args.jobs, logs, "run")
+    failed = run_parallel(chains, args.jobs, logs, "run", Committer(args.commit_every, [str(p.layout.runs)]))
     if failed:
         print(f"{len(failed)} run(s) failed; rerun this command to retry them", file=sys.stderr)
     return 1 if failed else 0
