@@ -12,6 +12,10 @@ def test_ladder_phases_tune_select_then_final_seed_major():
     assert final[:2] == [("train_rung@d64-standard-0", "eval_rung@d64-standard-0"),
                          ("train_rung@d64-resonator_phonetic-0", "eval_rung@d64-resonator_phonetic-0")]
     assert final[-1] == ("train_rung@d64-resonator_phonetic-1", "eval_rung@d64-resonator_phonetic-1")
+    # a (variant, rate)'s tuning seeds are one call to DVC
+    seeds = [f"tune@d64-standard-0.001-{s}" for s in (100, 101, 102)]
+    tune, _, _ = ladder_chains("d64", ["standard"], [0], seeds + ["tune@d64-standard-0.002-100"])
+    assert tune == [tuple(seeds), ("tune@d64-standard-0.002-100",)]
 
 
 

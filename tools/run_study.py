@@ -46,12 +46,14 @@ LOCK_BUSY = "Unable to acquire lock"  # DVC's message when another repro holds t
 LOCK_RETRIES = 20
 
 
-def repro(name: str, log_path: Path) -> int:
-    """`dvc repro -s name`, retried while the repo lock is busy: two repros that start or finish
-    at the same moment contend for DVC's lock for a second, which is not a failure of the run."""
+def repro(names: str | tuple[str, ...], log_path: Path) -> int:
+    """`dvc repro -s <names>`, retried while the repo lock is busy: two repros that start or finish
+    at the same moment contend for DVC's lock for a second, which is not a failure of the run
+    (a retry skips the stages that finished)."""
+    names = (names,) if isinstance(names, str) else tuple(names)
     for attempt in range(LOCK_RETRIES):
         with open(log_path, "w") as log:
-            rc = subprocess.run(["dvc", "repro", "-s", name], stdout=log, stderr=subprocess.STDOUT).returncode
+            rc = subprocess.run(["dvc", "repro", "-s", *names], stdout=log, stderr=subprocess.STDOUT).returncode
         if rc == 0 or LOCK_BUSY not in log_path.read_text():
             return rc
         time.sleep(2 + attempt)
@@ -99,12 +101,10 @@ class Committer:
 
 
 def run_chain(names: tuple[str, ...], logs: Path) -> int:
-    """Stages that must run in order (a training stage, then its evaluation)."""
-    for name in names:
-        rc = repro(name, logs / f"{name}.log")
-        if rc:
-            return rc
-    return 0
+    """Stages that run in order (a training stage, then its evaluation; or a batch of tuning runs),
+    in one `dvc repro -s` call: DVC collects dvc.yaml once per call, which with the ladder's
+    hundreds of stages takes seconds."""
+    return repro(names, logs / f"{names[0]}.log")
 
 
 def run_parallel(chains: list[tuple[str, ...]], n: int, logs: Path, label: str,
@@ -133,7 +133,12 @@ def stage_names() -> list[str]:
 def ladder_chains(rung: str, variants: list[str], seeds: list[int], names: list[str]) -> list[list[tuple[str, ...]]]:
     """The rung's phases, each a list of chains that may run at once: every tuning run; every
     learning-rate selection; every (seed, variant)'s final run then its evaluation, seed-major."""
-    tune = [(n,) for n in names if n.startswith(f"tune@{rung}-")]
+    # a (variant, rate)'s tuning seeds go to DVC in one call
+    by_rate: dict[str, list[str]] = {}
+    for n in names:
+        if n.startswith(f"tune@{rung}-"):
+            by_rate.setdefault(n.rsplit("-", 1)[0], []).append(n)
+    tune = [tuple(group) for group in by_rate.values()]
     select = [(f"select_lr@{rung}-{v}",) for v in variants]
     final = [(f"train_rung@{rung}-{v}-{s}", f"eval_rung@{rung}-{v}-{s}") for s in seeds for v in variants]
     return [tune, select, final]
