@@ -6,14 +6,15 @@
 `dvc repro` runs one stage at a time. On 2 cores two runs at once train 1.15-1.2x the
 tokens per second of one alone (README, Speed) and overlap each stage's start-up, and
 the numerics do not change (2 processes of 1 thread either way). This tool runs each
-(variant, seed) as `dvc repro -s train_<group>@<variant>-<seed>` then the matching eval
-stage, N such jobs at once, seed by seed (so an interrupted study has whole seeds);
+(variant, seed) as one `dvc repro -s train_<group>@<variant>-<seed> eval_<group>@<variant>-<seed>`
+(training, then its evaluation), N such jobs at once, seed by seed (so an interrupted study has
+whole seeds);
 DVC skips stages that are already up to date, so rerunning it resumes. Afterwards
 `dvc repro` runs what is left (stats, analyze, paper).
 
-With --ladder, each rung in ladder.run goes in three phases, each N stages at once: every
-tuning run, every learning-rate selection, then every (seed, variant)'s final run and its
-evaluation, seed-major; then ladder_stats. A rung finishes before the next starts, so an
+With --ladder, each rung in ladder.run goes in three phases, each N calls at once: every
+tuning run (a (variant, rate)'s tuning seeds in one call), every learning-rate selection, then
+every (seed, variant)'s final run and its evaluation, seed-major; then ladder_stats. A rung finishes before the next starts, so an
 interrupted ladder resumes with whole rungs committed.
 
 With --commit-every MINUTES, the finished runs' records (everything git tracks under the run
