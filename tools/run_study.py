@@ -14,8 +14,8 @@ DVC skips stages that are already up to date, so rerunning it resumes. Afterward
 
 With --ladder, each rung in ladder.run goes in three phases, each N calls at once: every
 tuning run (a (variant, rate)'s tuning seeds in one call), every learning-rate selection, then
-every (seed, variant)'s final run and its evaluation, seed-major; then ladder_stats. A rung finishes before the next starts, so an
-interrupted ladder resumes with whole rungs committed.
+every (seed, variant)'s final run and its evaluation, seed-major; then ladder_stats. A rung
+finishes before the next starts, so an interrupted ladder resumes with whole rungs committed.
 
 With --commit-every MINUTES, the finished runs' records (everything git tracks under the run
 folders) and dvc.lock are committed at most that often and at the end of each phase, so a long
