@@ -90,6 +90,12 @@ class Committer:
         if self.every is None or not (force or time.monotonic() - self.last >= self.every):
             return
         self.last = time.monotonic()
+        try:
+            self._commit(what)
+        except (subprocess.CalledProcessError, RuntimeError) as e:   # e.g. git's index lock held by a user
+            print(f"warning: not committed this time ({e}); the next commit takes it along", flush=True)
+
+    def _commit(self, what: str) -> None:
         snap = lock_snapshot()
         blob = subprocess.run(["git", "hash-object", "-w", str(snap)], capture_output=True, text=True,
                               check=True).stdout.strip()
