@@ -199,9 +199,9 @@ class FinalRun:
     seed: int
 
     @property
-    def work(self) -> Path:
+    def lengths_dir(self) -> Path:
         """train_rung's cached output: <length>/{ckpt/, curve.tsv, train.json} per length."""
-        return self.dir / "work"
+        return self.dir / "lengths"
 
     @property
     def eval_root(self) -> Path:
@@ -225,7 +225,8 @@ class FinalRun:
 
     def length(self, epochs: float) -> LengthRun:
         tag = length_tag(epochs)
-        return LengthRun(self.work / tag, self.variant, self.seed, eval_at=self.eval_root / tag, length=float(epochs))
+        return LengthRun(self.lengths_dir / tag, self.variant, self.seed, eval_at=self.eval_root / tag,
+                         length=float(epochs))
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ LADDER = {"ladder.profile": "tiny", "ladder.seeds": [0, 1], "ladder.tune_seeds":
           "ladder.variants": ["standard", "resonator_phonetic"], "ladder.hypotheses": ["H1a"], "ladder.rungs": RUNGS,
           "profiles.tiny.train.max_steps": None, "profiles.tiny.eval.tasks": ["lm_test", "rhyme"],
           # a draft, whatever the repository registers; `run` is tools.run_study's list, unused here
-          "ladder.status": "draft", "ladder.registered": "YYYY-MM-DD", "ladder.run": []}
+          "ladder.status": "draft", "ladder.registered": "YYYY-MM-DD", "ladder.run": [],
+          "ladder.lr_grid": [5.0e-4, 1.0e-3, 2.0e-3, 4.0e-3, 8.0e-3]}   # the tests' own grid, not the repo's
 REGISTERED = {"ladder.status": "registered", "ladder.registered": "2026-12-01"}
 
 

@@ -41,7 +41,7 @@ def test_ladder_layout_names_every_declared_ladder_output(repo_root):
     lad = LadderLayout("small")
     tune, final = lad.tune_run("d128", "standard", 0.002, 3), lad.final_run("d128", "standard", 3)
     mine = {tune.train_json, tune.curve, lad.lr_file("d128", "standard"),
-            lad.tuning_table("d128", "standard"), final.work, final.train_json, final.curve,
+            lad.tuning_table("d128", "standard"), final.lengths_dir, final.train_json, final.curve,
             final.eval_root, final.eval_json, lad.results / "tex", lad.results / "figures", lad.stats_json,
             lad.results / "summary.md", lad.results / "verdicts.json"}
     ladder_outputs = {d for d in declared if "ladder" in d}
