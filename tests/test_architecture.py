@@ -2,7 +2,7 @@
 names exists."""
 import re
 
-from tools.stage_deps import imported
+from resonator.code_deps import imported
 
 ALLOWED = {"resonator": {"resonator"},
            "evals": {"resonator", "evals"},

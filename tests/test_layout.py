@@ -44,7 +44,7 @@ def test_ladder_layout_names_every_declared_ladder_output(repo_root):
             lad.tuning_table("d128", "standard"), final.lengths_dir, final.train_json, final.curve,
             final.eval_root, final.eval_json, lad.results / "tex", lad.results / "figures", lad.stats_json,
             lad.results / "summary.md", lad.results / "verdicts.json"}
-    ladder_outputs = {d for d in declared if "ladder" in d}
+    ladder_outputs = {d for d in declared if "/ladder/" in d}
     assert ladder_outputs == {str(p) for p in mine}, sorted(ladder_outputs ^ {str(p) for p in mine})
 
 

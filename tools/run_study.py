@@ -9,7 +9,8 @@ the numerics do not change (2 processes of 1 thread either way). This tool runs 
 (variant, seed) as one `dvc repro -s train_<group>@<variant>-<seed> eval_<group>@<variant>-<seed>`
 (training, then its evaluation), N such jobs at once, seed by seed (so an interrupted study has
 whole seeds);
-DVC skips stages that are already up to date, so rerunning it resumes. Afterwards
+DVC skips stages that are already up to date, so rerunning it resumes. It first runs the
+code_deps stage (a `dvc repro -s` skips upstream stages). Afterwards
 `dvc repro` runs what is left (stats, analyze, paper).
 
 With --ladder, each rung in ladder.run goes in three phases, each N calls at once: every
@@ -174,6 +175,20 @@ def run_ladder(n: int, logs: Path, only: list[str] | None, commit_every: float |
     return 0 if rc == 0 else 1
 
 
+def fingerprints_current(logs: Path) -> bool:
+    """Brings fingerprints/ up to date first: every `dvc repro -s` below skips upstream stages, so
+    a code change would otherwise go unseen by the runs it affects."""
+    if repro("code_deps", logs / "code_deps.log"):
+        print(f"dvc repro -s code_deps failed (see {logs / 'code_deps.log'})", file=sys.stderr)
+        return False
+    changed = subprocess.run(["git", "status", "--porcelain", "--", "fingerprints"], capture_output=True,
+                             text=True).stdout.strip()
+    if changed:
+        print("warning: the code differs from the last commit (fingerprints/ changed); the runs record "
+              "code that is not in git until you commit it", flush=True)
+    return True
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-j", "--jobs", type=int, default=2, help="runs at once (default 2)")
@@ -186,6 +201,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     logs = Path(args.logs)
     logs.mkdir(parents=True, exist_ok=True)
+    if not fingerprints_current(logs):
+        return 1
     if args.ladder:
         return run_ladder(args.jobs, logs, args.rungs, args.commit_every)
     p = load_params()

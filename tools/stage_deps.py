@@ -1,68 +1,24 @@
-"""The project code each DVC stage runs, and whether dvc.yaml lists it.
+"""Whether every DVC stage depends on its code, and whether the committed fingerprints are current.
 
-    python -m tools.stage_deps            # per stage: code it imports that dvc.yaml does not list
-    python -m tools.stage_deps --list S   # the code dependencies stage S should declare
+    python -m tools.stage_deps            # stages that miss their fingerprint; fingerprints out of date
+    python -m tools.stage_deps --list S   # the project files stage S runs (its fingerprint's lines)
 
-A stage's code is the transitive closure of the project modules its `python -m pipeline.<m>`
-imports (every import statement, at module level or inside a function), so a change to any of
-them makes `dvc status` report the stage as changed. Listed as files, not whole packages: a
-statistics module that training never imports must not mark trained runs as stale.
-tests/test_stage_deps.py fails when dvc.yaml misses one.
+Each `python -m pipeline.<m>` stage depends on fingerprints/pipeline.<m>.txt, which hashes the
+transitive closure of the project modules <m> imports (resonator.code_deps), so a change to any
+of them makes `dvc status` report the stage as changed. tests/test_stage_deps.py fails when a
+stage misses its fingerprint or a committed fingerprint is out of date.
 """
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("resonator", "evals", "reporting", "pipeline", "tools")
-
-
-def module_file(module: str, root: Path = ROOT) -> Path | None:
-    p = root.joinpath(*module.split("."))
-    if (p / "__init__.py").is_file():
-        return p / "__init__.py"
-    return p.with_suffix(".py") if p.with_suffix(".py").is_file() else None
-
-
-def imported(path: Path, root: Path = ROOT):
-    """Every module name an import statement in `path` names (relative imports resolved)."""
-    package = path.relative_to(root).with_suffix("").parts[:-1]
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            yield from (a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                base = ".".join([*package[:len(package) - node.level + 1], *([base] if base else [])])
-            yield base
-            yield from (f"{base}.{a.name}" for a in node.names)
-
-
-def closure(module: str, root: Path = ROOT) -> list[str]:
-    """Repository-relative paths of the project files `module` runs, itself included."""
-    start = module_file(module, root)
-    if start is None:
-        raise FileNotFoundError(module)
-    seen, todo = set(), [start]
-    while todo:
-        f = todo.pop()
-        if f in seen:
-            continue
-        seen.add(f)
-        for name in imported(f, root):
-            parts = name.split(".")
-            if parts[0] not in PACKAGES:
-                continue
-            for i in range(1, len(parts) + 1):      # a package's __init__ runs too
-                mf = module_file(".".join(parts[:i]), root)
-                if mf is not None and mf not in seen:
-                    todo.append(mf)
-    return sorted(str(f.relative_to(root)) for f in seen)
+from resonator.cli import run_main
+from resonator.code_deps import ROOT, closure, fingerprint, fingerprint_path
+from resonator.code_deps import stage_modules as fingerprinted
 
 
 def stage_modules(dvc_yaml: Path) -> dict[str, tuple[str, list[str]]]:
@@ -76,18 +32,32 @@ def stage_modules(dvc_yaml: Path) -> dict[str, tuple[str, list[str]]]:
     return out
 
 
-def covered(path: str, deps: list[str]) -> bool:
-    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in deps)
-
-
-def missing(root: Path = ROOT) -> dict[str, list[str]]:
-    """stage -> code it runs that its deps do not cover."""
+def missing(root: Path = ROOT) -> dict[str, str]:
+    """stage -> what is wrong with how it depends on its code."""
     out = {}
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    outs = {next(iter(o)) if isinstance(o, dict) else o for o in stages["code_deps"]["outs"]}
     for name, (module, deps) in stage_modules(root / "dvc.yaml").items():
-        gap = [f for f in closure(module, root) if not covered(f, deps)]
-        if gap:
-            out[name] = gap
+        if name == "code_deps":
+            continue
+        if fingerprint_path(module) not in deps:
+            out[name] = f"does not depend on {fingerprint_path(module)}"
+        elif fingerprint_path(module) not in outs:
+            out[name] = f"{fingerprint_path(module)} is not an output of code_deps"
+    for module in fingerprinted(root):
+        if fingerprint_path(module) not in outs:
+            out.setdefault("code_deps", f"does not declare {fingerprint_path(module)}")
     return out
+
+
+def stale(root: Path = ROOT) -> list[str]:
+    """Fingerprint files whose content is not what code_deps would write now."""
+    bad = []
+    for module in fingerprinted(root):
+        f = root / fingerprint_path(module)
+        if not f.is_file() or f.read_text() != fingerprint(module, root):
+            bad.append(fingerprint_path(module))
+    return bad
 
 
 def main(argv=None) -> int:
@@ -96,14 +66,17 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.list:
         module, _ = stage_modules(ROOT / "dvc.yaml")[args.list]
-        print("\n".join(f"      - {f}" for f in closure(module)))
+        print("\n".join(closure(module)))
         return 0
-    gaps = missing()
-    for name, files in gaps.items():
-        print(f"{name}: not in its deps: {', '.join(files)}")
-    print("every stage lists the code it runs" if not gaps else f"{len(gaps)} stage(s) miss code dependencies")
-    return 1 if gaps else 0
+    gaps, old = missing(), stale()
+    for name, why in gaps.items():
+        print(f"{name}: {why}")
+    for f in old:
+        print(f"{f}: out of date (run `dvc repro -s code_deps`)")
+    print("every stage depends on a current fingerprint of its code" if not (gaps or old)
+          else f"{len(gaps)} stage(s) miss their fingerprint, {len(old)} fingerprint(s) out of date")
+    return 1 if gaps or old else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))
