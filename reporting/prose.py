@@ -7,13 +7,16 @@ MDEs of the record. The caveats VERDICT_RULE_V2 implies are spelled out where th
 the seed count behind each verdict, "trivially different" = a real difference smaller than
 the margin, an equivalence verdict names its margin and the claim it dismisses, and an
 inconclusive verdict says when the design could not detect effects of the margin's size.
+The sentences' words are in paper/sentences.yaml (`study:`); this module picks and fills them.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from reporting.latex import macro_name, tex_escape
 from reporting.macros import design_globals, design_values, hypothesis_values
+from reporting.sentences import say
 
 
 class Style:
@@ -57,51 +60,59 @@ def _above(x, margin) -> bool:
 # Sentences
 # ---------------------------------------------------------------------------
 
+class Numbers(Mapping):
+    """A sentence's fields: hypothesis `hid`'s numbers, then the study's, then the markup."""
+
+    def __init__(self, S: Style, hid: str | None = None, **given):
+        self.S, self.hid = S, hid
+        self.given = {"pct": S.pct, "pm": S.pm, **given}
+
+    def __getitem__(self, key: str) -> str:
+        if key in self.given:
+            return self.given[key]
+        if self.hid is not None and key in self.S.values.get(self.hid, {}):
+            return self.S.num(self.hid, key)
+        if key in self.S.values.get("", {}):
+            return self.S.g(key)
+        raise KeyError(key)
+
+    def __iter__(self):
+        return iter(self.given)
+
+    def __len__(self) -> int:
+        return len(self.given)
+
+
 def numbers_sentence(r: dict, S: Style) -> str:
     """The difference, both intervals (labelled), the p-values and the margin."""
-    i = r["id"]
-
-    def n(k: str) -> str:
-        return S.num(i, k)
+    n = Numbers(S, r["id"])
     if r["comparison"] is None:
-        return f"Only {n('N')} of {n('Planned')} planned pairs are complete, too few to test."
-    u = r["margin"]["units"]
-    return (f"Mean paired difference {n('Diff')} {u} ({n('PplChange')}{S.pct} per-token perplexity); "
-            f"sign-flip interval at its Holm level ({n('CiLevel')}{S.pct}) {n('CiLow')} to {n('CiHigh')}, "
-            f"unadjusted {S.g('ConfidencePct')}{S.pct} interval {n('CiUnadjLow')} to {n('CiUnadjHigh')}; "
-            f"{n('N')} paired seeds; sign-flip p {n('P')}, Holm-adjusted {n('PAdj')}; equivalence (sign-flip TOST) "
-            f"Holm-adjusted p {n('PEqAdj')}; margin {S.pm}{n('MarginPpl')}{S.pct} perplexity "
-            f"({S.pm}{n('MarginBpb')} {u}).")
+        return say("study.numbers.incomplete", n)
+    return say("study.numbers.full", n, units=r["margin"]["units"])
 
 
 def meaning(r: dict, S: Style) -> str:
     """What the verdict says about A and B, in the registered terms."""
-    i, v = r["id"], r["verdict"]
-    a, b = S.tt(r["a"]), S.tt(r["b"])
-    margin = f"{S.pm}{S.num(i, 'MarginPpl')}{S.pct} per-token perplexity"
+    v = r["verdict"]
+    n = Numbers(S, r["id"], a=S.tt(r["a"]), b=S.tt(r["b"]), verdict=v, family=S.esc(r["family"]),
+                reason=S.esc(r["margin"]["reason"]))
+    n.given["margin"] = say("study.meaning.margin", n)
     claimed = r["margin"]["claimed_ppl"] is not None
-    claim = f"the original's claim of {S.num(i, 'ClaimedPpl')}{S.pct} lower perplexity"
-    reason = S.esc(r["margin"]["reason"])
+    if claimed:
+        n.given["claim"] = say("study.meaning.claim", n)
     if v in ("better", "worse"):
-        out = (f"{a} is {v} than {b}: the difference is significant after Holm within the {S.esc(r['family'])} "
-               f"family and its interval is not inside the margin of {margin}")
+        out = say("study.meaning.directed", n)
         if claimed:
-            out += (f" (the original claimed {S.num(i, 'ClaimedPpl')}{S.pct} lower perplexity for {a}; here its "
-                    f"perplexity changes by {S.num(i, 'PplChange')}{S.pct}, Holm-level interval "
-                    f"{S.num(i, 'PplChangeLow')}{S.pct} to {S.num(i, 'PplChangeHigh')}{S.pct})")
+            out += " " + say("study.meaning.directed_claimed", n)
         return out + "."
     if v == "equivalent":
-        out = (f"{a} and {b} are equivalent within {margin}: the equivalence test, Holm-adjusted within the family, "
-               "rejects differences as large as the margin")
-        return out + (f", which dismisses {claim} at this scale (margin: {reason})." if claimed
-                      else f" (the original made no claim here; margin: {reason}).")
+        return say("study.meaning.equivalent", n) + say(
+            "study.meaning.equivalent_claimed" if claimed else "study.meaning.equivalent_unclaimed", n)
     if v == "trivially different":
-        return (f"{a} and {b} differ, but by less than the margin of {margin}: a real difference (significant "
-                "after Holm) too small to matter by the registered standard"
-                + (f", and so smaller than {claim}." if claimed else "."))
+        return say("study.meaning.trivial", n) + (say("study.meaning.trivial_claimed", n) if claimed else ".")
     if r["verdict_reason"] != "VERDICT_RULE_V2":
-        return f"Inconclusive by the incomplete pair rule: {S.esc(r['verdict_reason'])}."
-    return f"Neither a difference nor equivalence within {margin} is shown with {S.num(i, 'N')} paired seeds."
+        return say("study.meaning.incomplete_rule", reason=S.esc(r["verdict_reason"]))
+    return say("study.meaning.inconclusive", n)
 
 
 def power_caveat(r: dict, design_row: dict, S: Style) -> str:
@@ -109,37 +120,32 @@ def power_caveat(r: dict, design_row: dict, S: Style) -> str:
     of the margin's size at all (design MDE from the pilot sd, observed MDE from this sd)."""
     if r["verdict"] != "inconclusive" or r["comparison"] is None or r["verdict_reason"] != "VERDICT_RULE_V2":
         return ""   # decided by the incomplete pair rule: the seeds were missing, not the power
-    i, u = r["id"], r["margin"]["units"]
     margin = design_row["margin"]
     obs = r["mde"]["observed"] or {}
     design_mde, observed_mde = design_row["mde"], obs.get("mde")
-    power = f"{S.g('DesignPower')}{S.pct}"
+    n = Numbers(S, r["id"], units=r["margin"]["units"])
     if any(x is not None and math.isinf(x) for x in (design_mde, observed_mde)):
-        return (f" With {S.num(i, 'N')} seeds the sign-flip test cannot reach its Holm level at all, so no effect "
-                "of any size could be detected or shown equivalent: the verdict says nothing about the effect.")
-    mdes = (f"design MDE {S.num(i, 'DesignMde')} {u} ({S.num(i, 'DesignMdePpl')}{S.pct} perplexity, pilot sd), "
-            f"observed MDE {S.num(i, 'ObsMde')} {u} ({S.num(i, 'ObsMdePpl')}{S.pct}, these seeds' sd)")
-    if _above(design_mde, margin) or _above(observed_mde, margin):
-        which = " and ".join(w for w, x in (("design", design_mde), ("observed", observed_mde)) if _above(x, margin))
-        return (f" With {S.num(i, 'N')} seeds the design could not detect, with {power} power, effects smaller than "
-                f"the {which} MDE ({mdes}), which exceed{'s' if ' and ' not in which else ''} the margin: "
-                "an effect of the margin's size is not ruled out.")
-    return (f" Both MDEs are below the margin ({mdes}): an effect of the margin's size would likely have "
-            "been detected, yet neither it nor equivalence is shown.")
+        return " " + say("study.caveat.cannot_reach", n)
+    n.given["mdes"] = say("study.caveat.mdes", n)
+    above = [w for w, x in (("design", design_mde), ("observed", observed_mde)) if _above(x, margin)]
+    if len(above) == 2:
+        return " " + say("study.caveat.undetectable_both", n)
+    if above:
+        return " " + say("study.caveat.undetectable_one", n, which=above[0])
+    return " " + say("study.caveat.detectable", n)
 
 
 def added_by(r: dict) -> str:
     """"added by amendment N, registered DATE" for an amendment's hypothesis, else ""."""
-    return f"added by amendment {r['amendment']}, registered {r['registered']}" if r.get("amendment") else ""
+    return say("study.added_by", amendment=r["amendment"], registered=r["registered"]) if r.get("amendment") else ""
 
 
 def claim_item(r: dict, design_row: dict, S: Style) -> str:
     """One hypothesis: question, numbers, verdict, meaning, caveat; an amendment's says so."""
-    label = f"; {added_by(r)}" if r.get("amendment") else ""
-    head = (f"{S.b(r['id'])} ({S.tt(r['a'])} vs {S.tt(r['b'])}; family {S.esc(r['family'])}{label}): "
-            f"{S.esc(r['question'])} ")
-    return (head + numbers_sentence(r, S) + f" Verdict: {S.b(S.num(r['id'], 'Verdict'))}. "
-            + meaning(r, S) + power_caveat(r, design_row, S))
+    return say("study.claim_item", id=S.b(r["id"]), a=S.tt(r["a"]), b=S.tt(r["b"]), family=S.esc(r["family"]),
+               label=f"; {added_by(r)}" if r.get("amendment") else "", question=S.esc(r["question"]),
+               numbers=numbers_sentence(r, S), verdict=S.b(S.num(r["id"], "Verdict")), meaning=meaning(r, S),
+               caveat=power_caveat(r, design_row, S))
 
 
 def claims(design: dict, hyps: list[dict], S: Style) -> str:
@@ -157,15 +163,19 @@ def family_sentence(family: str, members: list[dict], design_rows: dict, S: Styl
     groups: dict[str, list[str]] = {}
     for r in members:
         groups.setdefault(r["verdict"], []).append(r["id"])
-    parts = "; ".join(f"{v}: {', '.join(ids)}" for v, ids in groups.items())
-    size = f"{len(members)} hypothes{'is' if len(members) == 1 else 'es'}"
+    verdicts = "; ".join(say("study.family.verdict_group", verdict=v, ids=", ".join(ids)) for v, ids in groups.items())
+    size = say("study.family.size_one" if len(members) == 1 else "study.family.size_many", n=len(members))
     label = f"{added_by(members[0])}; " if members[0].get("amendment") else ""
-    out = f"In the {S.esc(family)} family ({label}{size}, Holm within it) the verdicts are {parts}."
+    out = say("study.family.sentence", family=S.esc(family), label=label, size=size, verdicts=verdicts)
     weak = [i for i in groups.get("inconclusive", []) if _above(design_rows[i]["mde"], design_rows[i]["margin"])]
     if weak:
-        whom = "all of them" if len(weak) == len(groups["inconclusive"]) else ", ".join(weak)
-        out += f" Of the inconclusive ones, the design MDE exceeds the margin for {whom}."
+        out += " " + (say("study.family.weak_all") if len(weak) == len(groups["inconclusive"])
+                      else say("study.family.weak", ids=", ".join(weak)))
     return out
+
+
+OUTCOMES = {"better": ("better",), "worse": ("worse",), "dismissed": ("equivalent", "trivially different"),
+            "undecided": ("inconclusive",)}   # paper/sentences.yaml study.outcome.<key>: its words
 
 
 def claims_outcome(hyps: list[dict], S: Style) -> str:
@@ -173,12 +183,9 @@ def claims_outcome(hyps: list[dict], S: Style) -> str:
     tied = [r for r in hyps if r["margin"]["claimed_ppl"] is not None]
     if not tied:
         return ""
-    kinds = {"confirmed in direction (better)": ("better",), "reversed (worse)": ("worse",),
-             "dismissed (equivalent or trivially different)": ("equivalent", "trivially different"),
-             "undecided (inconclusive)": ("inconclusive",)}
-    parts = [f"{len(ids)} {k} ({', '.join(ids)})" for k, vs in kinds.items()
-             if (ids := [r["id"] for r in tied if r["verdict"] in vs])]
-    return f"Of the {len(tied)} hypotheses tied to an effect the original claimed, " + "; ".join(parts) + "."
+    parts = [say("study.outcome.part", n=len(ids), kind=say(f"study.outcome.{k}"), ids=", ".join(ids))
+             for k, vs in OUTCOMES.items() if (ids := [r["id"] for r in tied if r["verdict"] in vs])]
+    return say("study.outcome.sentence", n=len(tied), parts="; ".join(parts))
 
 
 def abstract_result(hyps: list[dict], S: Style) -> str:
@@ -191,14 +198,15 @@ def abstract_result(hyps: list[dict], S: Style) -> str:
     seeds = sorted({len(r["seeds"]) for r in registered})
     dash = "--" if S.latex else "-"
     n_seeds = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}{dash}{seeds[-1]}"
-    text = f"Over {n_seeds} paired seeds per hypothesis, the {len(registered)} registered hypotheses come out {tally}."
+    text = say("study.abstract.tally", seeds=n_seeds, n=len(registered), tally=tally)
     decided = [r for r in registered if r["verdict"] != "inconclusive"]
     if decided:
-        text += " Decided: " + "; ".join(f"{S.esc(r['id'])} ({S.esc(r['question'].rstrip('?'))}?): {r['verdict']}"
-                                        for r in decided) + "."
+        text += " " + say("study.abstract.decided", items="; ".join(
+            say("study.abstract.decided_item", id=S.esc(r["id"]), question=S.esc(r["question"].rstrip("?")),
+                verdict=r["verdict"]) for r in decided))
     text += " " + claims_outcome(registered, S)
     if len(registered) < len(hyps):
-        text += f" {len(hyps) - len(registered)} hypotheses added later by amendment are reported apart."
+        text += " " + say("study.abstract.amended", n=len(hyps) - len(registered))
     if S.latex:
         return "% generated by pipeline/stats.py from the verdicts\n" + text.strip() + "\n"
     return text.strip() + "\n"
@@ -210,20 +218,17 @@ def amendments_paragraph(meta: dict, S: Style) -> str:
     summary.md and the paper's protocol (tex/amendments.tex)."""
     amendments, version = meta.get("amendments") or [], meta["design_version"]
     if not amendments:
-        return f"The registration (design version {version}) has not been amended."
+        return say("study.amendments.none", version=version)
     items = []
     for a in amendments:
-        fams = ", ".join(S.esc(f) for f in a["families"])
         reason = " ".join(a["reason"].split())
-        items.append(f"Amendment {a['number']}, registered {a['registered']}, adds {S.esc(', '.join(a['tests']))} "
-                     f"(famil{'y' if len(a['families']) == 1 else 'ies'} {fams}). Its reason: {S.esc(reason)}"
+        key = "study.amendments.item_one_family" if len(a["families"]) == 1 else "study.amendments.item_families"
+        items.append(say(key, number=a["number"], registered=a["registered"], tests=S.esc(", ".join(a["tests"])),
+                         families=", ".join(S.esc(f) for f in a["families"]), reason=S.esc(reason))
                      + ("" if reason.endswith((".", "?", "!")) else "."))
-    times = "once" if len(amendments) == 1 else f"{len(amendments)} times"
-    return (f"The registration (design version {version}, registered {meta['registered']}) was amended {times}. "
-            + " ".join(items) + " An amendment's hypotheses form families of their own, so "
-            "the Holm corrections of the registered families, and their verdicts, are those of the registration; "
-            f"the pre-registration hash {S.tt(meta['prereg_hash'][:12])} covers the registered hypotheses only. "
-            "Every table and sentence labels an amendment's hypotheses with the amendment.")
+    times = say("study.amendments.once") if len(amendments) == 1 else say("study.amendments.times", n=len(amendments))
+    return say("study.amendments.paragraph", version=version, registered=meta["registered"], times=times,
+               items=" ".join(items), hash=S.tt(meta["prereg_hash"][:12]))
 
 
 def conclusion(design: dict, hyps: list[dict], S: Style) -> str:
@@ -234,8 +239,7 @@ def conclusion(design: dict, hyps: list[dict], S: Style) -> str:
         fams.setdefault(r["family"], []).append(r)
     text = " ".join(family_sentence(f, ms, rows, S) for f, ms in fams.items())
     text += " " + claims_outcome(hyps, S)
-    text += (" Every verdict rests on the paired seeds it names; an inconclusive verdict is not evidence of no "
-             "effect, and only an equivalent or trivially different verdict bounds an effect by its margin.")
+    text += " " + say("study.conclusion_closing")
     if S.latex:
         return "% generated by pipeline/stats.py from the verdicts\n" + text.strip() + "\n"
     return text.strip() + "\n"

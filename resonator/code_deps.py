@@ -21,6 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("resonator", "evals", "reporting", "pipeline", "tools")
 FOLDER = "fingerprints"
+# Files a module reads as part of its own code: they join its closure, so editing one marks the
+# stages that run the module as changed (and the code_deps stage depends on them).
+COMPANIONS = {"reporting/sentences.py": ("paper/sentences.yaml",)}
 HEADER = ("# The project files `python -m {module}` runs, with their md5 (written by the code_deps stage;\n"
           "# the stage depends on this file, so it is stale exactly when one of these files changed).\n")
 
@@ -47,7 +50,8 @@ def imported(path: Path, root: Path = ROOT):
 
 
 def closure(module: str, root: Path = ROOT) -> list[str]:
-    """Repository-relative paths of the project files `module` runs, itself included."""
+    """Repository-relative paths of the project files `module` runs, itself included, and their
+    companions (COMPANIONS)."""
     start = module_file(module, root)
     if start is None:
         raise FileNotFoundError(module)
@@ -65,7 +69,8 @@ def closure(module: str, root: Path = ROOT) -> list[str]:
                 mf = module_file(".".join(parts[:i]), root)
                 if mf is not None and mf not in seen:
                     todo.append(mf)
-    return sorted(str(f.relative_to(root)) for f in seen)
+    files = {str(f.relative_to(root)) for f in seen}
+    return sorted(files | {c for f in files for c in COMPANIONS.get(f, ())})
 
 
 def md5(path: Path) -> str:

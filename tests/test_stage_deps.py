@@ -26,9 +26,16 @@ def test_closure_follows_function_level_imports(repo_root):
 def test_fingerprint_changes_with_a_file_it_covers_only(tmp_path, repo_root):
     for pkg in ("resonator", "evals", "reporting", "pipeline"):
         shutil.copytree(repo_root / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "paper").mkdir()
+    shutil.copy(repo_root / "paper" / "sentences.yaml", tmp_path / "paper")
     before = {m: fingerprint(m, tmp_path) for m in ("pipeline.train", "pipeline.stats")}
     with open(tmp_path / "reporting" / "tables.py", "a") as f:     # statistics code, not training's
         f.write("\n# edited\n")
     assert fingerprint("pipeline.train", tmp_path) == before["pipeline.train"]
     assert fingerprint("pipeline.stats", tmp_path) != before["pipeline.stats"]
+    edited = fingerprint("pipeline.stats", tmp_path)
+    with open(tmp_path / "paper" / "sentences.yaml", "a") as f:   # the prose's words: a companion file
+        f.write("\n# edited\n")
+    assert fingerprint("pipeline.stats", tmp_path) != edited
+    assert fingerprint("pipeline.train", tmp_path) == before["pipeline.train"]
     assert fingerprint_path("pipeline.stats") == "fingerprints/pipeline.stats.txt"
