@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 # Offline before `datasets`/`lm_eval` are imported: they read these at import time.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -57,6 +58,28 @@ def evaluate_checkpoint(checkpoint, tokenizer, tasks, data_dir, batch_size=16, d
             log_samples=log_samples, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
             fewshot_random_seed=seed, bootstrap_iters=0, use_cache=None, cache_requests=False,
         )
+
+
+# what lm-eval writes into its results about the environment and the moment (stamps, not results)
+RUN_INFO_KEYS = ("git_hash", "date", "pretty_env_info", "transformers_version", "lm_eval_version", "upper_git_hash")
+
+
+def split_run_info(results: dict, root: Path | None = None) -> tuple[dict, dict]:
+    """(lm-eval's results without its environment and date, those), with each task's
+    config_source relative to the repository `root` (default: here), so that results.json is
+    the same bytes whenever and wherever the same checkpoint is scored."""
+    root = Path.cwd() if root is None else Path(root)
+    clean = {k: v for k, v in results.items() if k not in RUN_INFO_KEYS}
+    configs = {}
+    for task, cfg in (clean.get("configs") or {}).items():
+        meta = cfg.get("metadata") if isinstance(cfg, dict) else None
+        source = (meta or {}).get("config_source")
+        if source and Path(source).is_absolute() and Path(source).is_relative_to(root.resolve()):
+            cfg = {**cfg, "metadata": {**meta, "config_source": str(Path(source).relative_to(root.resolve()))}}
+        configs[task] = cfg
+    if "configs" in clean:
+        clean["configs"] = configs
+    return clean, {k: v for k, v in results.items() if k in RUN_INFO_KEYS}
 
 
 def flat_metrics(results: dict) -> dict:

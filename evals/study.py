@@ -21,6 +21,7 @@ from evals.design import DESIGN_RULE, mde_equivalence_signflip, mde_signflip, re
 from resonator.amendment_config import all_tests, amendments_summary, registration_of
 from resonator.errors import InputError, ProjectError
 from resonator.inputs import read_json
+from resonator.provenance import read_stamps
 
 DESIGN_VERSION = 2          # the registration this code analyses (VERDICT_RULE_V2)
 MDE_SIMULATIONS = 2_000     # simulated data sets per MDE (evals.design); seeded by bootstrap_seed
@@ -130,7 +131,8 @@ def load_runs(layout, planned: list[tuple[str, int]]) -> tuple[dict, list[str]]:
     """Exactly the planned runs, and the run directories on disk that the plan does not
     name (listed, never counted: an extra seed must not change a variant's n or mean).
 
-    runs: {variant: {seed: {"train": dict|None, "eval": dict|None, "curve": path|None, "items": path|None}}}
+    runs: {variant: {seed: {"train": dict|None, "eval": dict|None, "curve": path|None, "items": path|None,
+                            "stamps": dict}}}   # stamps: how fast, when and where (resonator.provenance)
     """
     runs: dict = {}
     for variant, seed in planned:
@@ -142,6 +144,7 @@ def load_runs(layout, planned: list[tuple[str, int]]) -> tuple[dict, list[str]]:
                                         f"--seed {seed}` or `dvc repro`")
         rec["curve"] = run.curve if run.curve.exists() else None
         rec["items"] = run.items if run.items.exists() else None
+        rec["stamps"] = read_stamps(run.stamps)
         runs.setdefault(variant, {})[seed] = rec
     wanted = set(planned)
     ignored = [r.name for r in layout.existing_runs() if (r.variant, r.seed) not in wanted]
@@ -231,9 +234,18 @@ def variant_summaries(p, runs: dict) -> dict:
             entry["metrics"][m] = {**st.summarise_variant(list(vals.values())), "per_seed": vals}
         if done:
             entry["n_params"] = done[0]["metrics"]["n_params"]
-            entry["tokens_per_s"] = float(np.mean([t["metrics"]["tokens_per_s"] for t in done]))
             entry["tokens_seen"] = done[0]["metrics"]["tokens_seen"]
         out[v] = entry
+    return out
+
+
+def tokens_per_s(runs: dict) -> dict[str, float]:
+    """Each variant's mean training speed over its runs' stamps (a stamp itself: never a result)."""
+    out = {}
+    for v, seeds in runs.items():
+        speeds = [s for r in seeds.values() if (s := ((r.get("stamps") or {}).get("train") or {}).get("tokens_per_s"))]
+        if speeds:
+            out[v] = float(np.mean(speeds))
     return out
 
 
@@ -244,7 +256,7 @@ def describe_hardware(hw: dict) -> str:
 
 def train_hardware(runs: dict) -> list[str]:
     """Where the runs were trained (not where the statistics ran), each distinct machine once."""
-    found = (((r.get("train") or {}).get("provenance") or {}).get("hardware")
+    found = (((r.get("stamps") or {}).get("train") or {}).get("provenance", {}).get("hardware")
              for v in runs.values() for r in v.values())
     return list(dict.fromkeys(describe_hardware(hw) for hw in found if hw))
 

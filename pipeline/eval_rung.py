@@ -25,11 +25,13 @@ from resonator.inputs import read_json  # noqa: E402
 from resonator.ladder import Ladder  # noqa: E402
 from resonator.layout import Layout, length_tag  # noqa: E402
 from resonator.params import load_params  # noqa: E402
+from resonator.provenance import read_stamps, write_stamps  # noqa: E402
 
 
-def evaluate_length(run, cfg: dict, data: Layout, seed: int, cuda: bool, head: dict) -> dict:
-    """Score one length's final weights; a diverged length gets an empty eval folder and no scores."""
-    from evals.run import evaluate_checkpoint, flat_metrics, per_item_scores
+def evaluate_length(run, cfg: dict, data: Layout, seed: int, cuda: bool, head: dict) -> tuple[dict, dict | None]:
+    """Score one length's final weights: (its record, its stamps; None: scored before, keep the old
+    stamps). A diverged length gets an empty eval folder and no scores."""
+    from evals.run import evaluate_checkpoint, flat_metrics, per_item_scores, split_run_info
     from resonator.checkpoint import CheckpointError
     from resonator.npm import sha256_of
     train_rec = read_json(run.train_json, "rerun the ladder's training stage (`dvc repro train_rung`)")
@@ -37,7 +39,7 @@ def evaluate_length(run, cfg: dict, data: Layout, seed: int, cuda: bool, head: d
     if train_rec.get("diverged"):
         with atomic_dir(run.eval_dir) as staged:
             atomic_write_json(staged / "eval.json", record | {"diverged": True, "metrics": {}})
-        return record | {"diverged": True, "metrics": {}}
+        return record | {"diverged": True, "metrics": {}}, {}
     if not run.final.is_file():
         raise CheckpointError(run.final, "checkpoint does not exist", "train the run first: `dvc repro train_rung`")
     sha = sha256_of(run.final)
@@ -45,7 +47,7 @@ def evaluate_length(run, cfg: dict, data: Layout, seed: int, cuda: bool, head: d
         old = read_json(run.eval_json, "delete it; the stage scores that length again")
         if old.get("checkpoint_sha256") == sha and old.get("eval_config") == cfg:
             print(f"{run.name}: already scored from this checkpoint, kept", flush=True)
-            return old
+            return old, None
     import lm_eval
     hub = {"tasks_key": f"profiles.{head['profile']}.eval.tasks",
            "allow_hub_hint": f"set profiles.{head['profile']}.eval.allow_hub: true",
@@ -55,8 +57,9 @@ def evaluate_length(run, cfg: dict, data: Layout, seed: int, cuda: bool, head: d
                               device="cuda" if cuda else "cpu", seed=seed, allow_hub=cfg.get("allow_hub", False), **hub)
     seconds = time.perf_counter() - t0
     samples = res.pop("samples", {})
-    record.update({"diverged": False, "metrics": flat_metrics(res), "eval_seconds": seconds, "checkpoint_sha256": sha,
-                   "lm_eval_version": lm_eval.__version__})
+    res, run_info = split_run_info(res)
+    record.update({"diverged": False, "metrics": flat_metrics(res), "checkpoint_sha256": sha})
+    stamps = {"eval_seconds": seconds, "lm_eval_version": lm_eval.__version__, "lm_eval_run": run_info}
     with atomic_dir(run.eval_dir) as staged:
         atomic_write_text(staged / "results.json", json.dumps(res, indent=1, default=str))
         for task, rows in samples.items():
@@ -64,7 +67,7 @@ def evaluate_length(run, cfg: dict, data: Layout, seed: int, cuda: bool, head: d
                               "".join(json.dumps(r, default=str) + "\n" for r in rows))
         atomic_write_json(staged / "items.json", per_item_scores(samples))
         atomic_write_json(staged / "eval.json", record)
-    return record
+    return record, stamps
 
 
 def main(argv=None) -> int:
@@ -93,11 +96,14 @@ def main(argv=None) -> int:
     head = {"ladder": True, "profile": lad.profile, "rung": args.rung, "variant": args.variant, "seed": args.seed,
             "ladder_hash": p.ladder_hash, "prereg_hash": p.prereg_hash}
     cuda = p.raw["profiles"][lad.profile]["train"]["device"] == "cuda"
-    records = {}
+    records, stamps = {}, read_stamps(final.stamps).get("eval", {})
     for x in lad.lengths(args.rung):
         print(f"[ladder {args.rung}] {args.variant} s{args.seed} {length_tag(x)}: evaluating "
               f"{', '.join(cfg['tasks'])}", flush=True)
-        records[f"{x:g}"] = evaluate_length(final.length(x), cfg, data, args.seed, cuda, head)
+        records[f"{x:g}"], new = evaluate_length(final.length(x), cfg, data, args.seed, cuda, head)
+        if new is not None:
+            stamps[f"{x:g}"] = new
+    write_stamps(final.stamps, "eval", {k: v for k, v in stamps.items() if k in records})
     atomic_write_json(final.eval_json, {**head, "lengths": records})
     return 0
 

@@ -62,8 +62,9 @@ def main(argv=None) -> int:
 
     import lm_eval
 
-    from evals.run import evaluate_checkpoint, flat_metrics, per_item_scores
+    from evals.run import evaluate_checkpoint, flat_metrics, per_item_scores, split_run_info
     from resonator.npm import sha256_of
+    from resonator.provenance import write_stamps
     planned = p.runs()
     index = planned.index((args.variant, args.seed)) + 1 if (args.variant, args.seed) in planned else "?"
     print(f"[{index}/{len(planned)}] {args.variant} s{args.seed}: evaluating {', '.join(cfg['tasks'])}", flush=True)
@@ -74,14 +75,16 @@ def main(argv=None) -> int:
                               batch_key=f"profiles.{p.profile}.eval.batch_size", **hub)
     seconds = time.perf_counter() - t0
     samples = res.pop("samples", {})
+    res, run_info = split_run_info(res)
     with atomic_dir(out_dir) as staged:
         atomic_write_text(staged / "results.json", json.dumps(res, indent=1, default=str))
         for task, rows in samples.items():
             atomic_write_text(staged / f"samples_{task}.jsonl",
                               "".join(json.dumps(r, default=str) + "\n" for r in rows))
         atomic_write_json(staged / "items.json", per_item_scores(samples))
-    record.update({"diverged": False, "metrics": flat_metrics(res), "eval_seconds": seconds,
-                   "checkpoint_sha256": sha256_of(ckpt), "lm_eval_version": lm_eval.__version__})
+    record.update({"diverged": False, "metrics": flat_metrics(res), "checkpoint_sha256": sha256_of(ckpt)})
+    write_stamps(run.stamps, "eval", {"eval_seconds": seconds, "lm_eval_version": lm_eval.__version__,
+                                      "lm_eval_run": run_info})
     atomic_write_json(run.eval_json, record)
     print(json.dumps(record["metrics"], indent=1))
     return 0

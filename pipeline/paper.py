@@ -33,14 +33,15 @@ PAPER = Path(__file__).resolve().parents[1] / "paper"
 
 def generate(p, results: Path, build: Path) -> None:
     src = Layout(p.profile, results_base=results).results
-    if not (src / "tex" / "numbers.tex").exists():
-        raise InputError(src / "tex" / "numbers.tex", "does not exist", "run `dvc repro stats` first")
+    for name in ("numbers.tex", "stamps.tex"):
+        if not (src / "tex" / name).exists():
+            raise InputError(src / "tex" / name, "does not exist", "run `dvc repro stats` first")
     gen = build / "gen"
     if gen.exists():
         shutil.rmtree(gen)
     shutil.copytree(src / "tex", gen)
     shutil.copytree(src / "figures", gen / "figures")
-    write_generated(p, results, gen, (gen / "numbers.tex").read_text())
+    write_generated(p, results, gen, (gen / "numbers.tex").read_text() + (gen / "stamps.tex").read_text())
     analysis = src / "analysis.tex"
     if analysis.exists():
         shutil.copy(analysis, gen / "analysis.tex")

@@ -23,14 +23,14 @@ from evals.curves import variant_curves
 from evals.design import DESIGN_RULE
 from evals.stats import INCOMPLETE_PAIR_RULE, VERDICT_RULE_V2
 from reporting import figures, prose, tables
-from reporting.macros import original_macros, rules_tex, stats_macros
+from reporting.macros import original_macros, rules_tex, stamp_macros, stats_macros
 from reporting.numbers import fmt, fmt_ci, fmt_p
 from reporting.summary import summary_md
 from resonator.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from resonator.cli import run_main
 from resonator.inputs import read_json
 from resonator.layout import Layout
-from resonator.provenance import provenance
+from resonator.provenance import provenance, write_stamps
 
 
 def run_meta(p, runs: dict, summ: dict, ignored: list[str], design: dict, original: dict) -> dict:
@@ -48,8 +48,13 @@ def run_meta(p, runs: dict, summ: dict, ignored: list[str], design: dict, origin
             "families": study.families(study.all_tests(h)), "registered_families": study.families(h["tests"]),
             "amendments": study.amendments_summary(h), "verdict_rule": VERDICT_RULE_V2,
             "incomplete_pair_rule": INCOMPLETE_PAIR_RULE, "design_rule": DESIGN_RULE, "seeds": p.seeds,
-            "groups": p.groups, "original": original, "train_hardware": study.train_hardware(runs),
-            "provenance": provenance()}
+            "groups": p.groups, "original": original}
+
+
+def run_stamps(runs: dict) -> dict:
+    """How the numbers were made, kept apart from them (results/<P>/stamps.json, tex/stamps.tex)."""
+    return {"provenance": provenance(), "train_hardware": study.train_hardware(runs),
+            "tokens_per_s": study.tokens_per_s(runs)}
 
 
 def flat_verdicts(hyps: list[dict]) -> dict:
@@ -72,7 +77,9 @@ def write(out: Path, p, design: dict, summ: dict, hyps: list[dict], sups: list[d
     primary = p.hypotheses["primary_metric"]
     per_seed = {v: e["metrics"][primary]["per_seed"] for v, e in summ.items()}
     with atomic_dir(out / "tex") as tex, atomic_dir(out / "figures") as figs:
+        stamps = run_stamps(runs)
         for name, text in (("numbers.tex", stats_macros(p, design, summ, hyps, meta)),
+                           ("stamps.tex", stamp_macros(p.profile, stamps)),
                            ("original.tex", original_macros(meta["original"])), ("rules.tex", rules_tex()),
                            ("table_variants.tex", tables.variants_latex(summ)),
                            ("table_hypotheses.tex", tables.hypotheses_latex(hyps)),
@@ -96,6 +103,7 @@ def write(out: Path, p, design: dict, summ: dict, hyps: list[dict], sups: list[d
                                                                  "superseded": sups}))
         atomic_write_json(out / "verdicts.json", flat_verdicts(hyps))
         atomic_write_text(out / "summary.md", summary_md(p, design, summ, hyps, sups, meta))
+        write_stamps(out / "stamps.json", "stats", stamps)
 
 
 def main(argv=None) -> int:

@@ -75,7 +75,7 @@ def main(argv=None) -> int:
             return launch("pipeline.train", list(argv if argv is not None else sys.argv[1:]), world, threads)
 
     from resonator.phases import run_phase_table
-    from resonator.provenance import provenance
+    from resonator.provenance import provenance, split_stamps, write_stamps
     from resonator.train import TrainingDivergedError, train
     table = run_phase_table(mcfg, classes, args.seed, ph)
 
@@ -88,8 +88,9 @@ def main(argv=None) -> int:
     record = {
         "profile": p.profile, "variant": args.variant, "seed": args.seed,
         "params_hash": p.hash, "prereg_hash": p.prereg_hash,
-        "config": fingerprint, "provenance": provenance(),
+        "config": fingerprint,
     }
+    stamps = {"provenance": provenance()}
     run.dir.mkdir(parents=True, exist_ok=True)
     try:
         if under_launcher():
@@ -109,12 +110,14 @@ def main(argv=None) -> int:
         if int(os.environ.get("RANK", "0")) == 0:
             print(f"error: run {args.variant}/s{args.seed} diverged: {e}", file=sys.stderr)
             record.update({"diverged": True, "error": str(e)})
+            write_stamps(run.stamps, "train", stamps)
             atomic_write_json(run.train_json, record)
             run.ckpt.mkdir(exist_ok=True)
             run.final.unlink(missing_ok=True)  # an earlier run's, not this one's
         return 0 if os.environ.get("RESONATOR_FAIL_ON_DIVERGENCE") != "1" else 3
-    record.update({"diverged": False, "metrics": metrics})
+    record, timing = split_stamps({**record, "diverged": False, "metrics": metrics})
     if int(os.environ.get("RANK", "0")) == 0:
+        write_stamps(run.stamps, "train", stamps | timing)
         atomic_write_json(run.train_json, record)
     return 0
 

@@ -96,10 +96,8 @@ def study_globals(p, meta: dict, hyps: list[dict]) -> dict[str, str]:
     out = {"SeedsCore": str(len(p.seeds["core"])), "SeedsAblation": str(len(p.seeds["ablation"])),
            "Runs": str(meta["n_runs"]), "RunsDiverged": str(meta["n_diverged"]),
            "RunsOtherRegistration": str(len(meta["other_registration_runs"])),
-           "TokensPerRun": f"{tok / 1e6:.2f}M" if tok else "n/a",
-           "Commit": (meta["provenance"].get("commit") or "unknown")[:10], "ParamsHash": p.hash[:12],
-           "PreregHash": p.prereg_hash[:12], "Produced": meta["provenance"]["utc"][:10],
-           "Hardware": tex_escape("; ".join(meta["train_hardware"]) or "not recorded")}
+           "TokensPerRun": f"{tok / 1e6:.2f}M" if tok else "n/a", "ParamsHash": p.hash[:12],
+           "PreregHash": p.prereg_hash[:12]}
     for verdict in ("better", "worse", "equivalent", "trivially different", "inconclusive"):
         out["Count" + verdict.title().replace(" ", "")] = str(sum(r["verdict"] == verdict for r in hyps))
     return out
@@ -132,6 +130,17 @@ def stats_macros(p, design: dict, summ: dict, hyps: list[dict], meta: dict) -> s
             m.add((r["id"], k), val)
     for k, val in study_globals(p, meta, hyps).items():
         m.add((k,), val)
+    return m.text()
+
+
+def stamp_macros(profile: str, stamps: dict) -> str:
+    """tex/stamps.tex: when, from which commit and on which machines the numbers were made.
+    Apart from numbers.tex (and hidden from DVC by .dvcignore), so that a reproduction of the
+    same numbers leaves the results and dvc.lock unchanged."""
+    m = Macros(profile, "pipeline/stats.py from the stamps")
+    m.add(("Commit",), (stamps["provenance"].get("commit") or "unknown")[:10])
+    m.add(("Produced",), stamps["provenance"]["utc"][:10])
+    m.add(("Hardware",), tex_escape("; ".join(stamps["train_hardware"]) or "not recorded"))
     return m.text()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import sys
 from pathlib import Path
 
 import torch
@@ -36,6 +37,19 @@ class CheckpointError(ProjectError, RuntimeError):
 class CheckpointMismatchError(CheckpointError):
     """ckpt/last.pt cannot be resumed from: unreadable, or not a training state at all.
     (A state of a *different* run configuration is not an error: training starts afresh.)"""
+
+
+def interned_keys(obj):
+    """`obj`'s dicts and lists copied with every string key interned (values shared). Pickle
+    memoises by identity, so equal content pickles to equal bytes only if equal keys are one
+    object: an optimizer restored from a checkpoint holds keys read from the file, a fresh one the
+    keys in torch's code. Saving through this makes a resumed run's last.pt the same bytes as an
+    uninterrupted one's."""
+    if type(obj) is dict:
+        return {(sys.intern(k) if type(k) is str else k): interned_keys(v) for k, v in obj.items()}
+    if type(obj) is list:
+        return [interned_keys(v) for v in obj]
+    return obj
 
 
 def one_line(text: str, limit: int = 200) -> str:

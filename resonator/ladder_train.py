@@ -21,6 +21,7 @@ from pathlib import Path
 
 from resonator.atomic import atomic_torch_save, atomic_write_json, atomic_write_text
 from resonator.inputs import read_json
+from resonator.provenance import read_stamps, split_stamps, write_stamps
 
 SELECTION_WINDOWS = "every validation window"   # what a tuning run's selection loss averages over
 
@@ -107,6 +108,8 @@ def collect(final_run, lengths: list[float], head: dict) -> dict:
         run = final_run.length(x)
         records[f"{x:g}"] = read_json(run.train_json, "rerun the stage") if run.train_json.exists() else None
     out = {**head, "lengths": records}
+    write_stamps(final_run.stamps, "train", {f"{x:g}": read_stamps(final_run.length(x).stamps).get("train")
+                                             for x in lengths})
     atomic_write_json(final_run.train_json, out)
     longest = final_run.length(lengths[-1]).curve
     if longest.exists():
@@ -156,6 +159,8 @@ def train_length(run, mc, tc, tokens_dir: Path, seed: int, table, blob: dict, re
         record.update(diverged=True, error=str(e))
         if int(os.environ.get("RANK", "0")) == 0:
             run.final.unlink(missing_ok=True)
+    record, stamps = split_stamps(record)
     if int(os.environ.get("RANK", "0")) == 0:
+        write_stamps(run.stamps, "train", stamps)
         atomic_write_json(run.train_json, record)
     return record

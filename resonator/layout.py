@@ -29,6 +29,11 @@ class RunLayout:
         return self.dir / "ckpt"
 
     @property
+    def stamps(self) -> Path:
+        """How fast, when and where the run was made (resonator.provenance; DVC ignores it)."""
+        return self.dir / "stamps.json"
+
+    @property
     def last(self) -> Path:
         """Resumable training state, rewritten every ckpt_interval steps."""
         return self.ckpt / "last.pt"
@@ -212,6 +217,11 @@ class FinalRun:
     def train_json(self) -> Path:
         """Every length's training record (git-tracked metrics)."""
         return self.dir / "train.json"
+
+    @property
+    def stamps(self) -> Path:
+        """Every length's stamps (resonator.provenance; DVC ignores it)."""
+        return self.dir / "stamps.json"
 
     @property
     def curve(self) -> Path:

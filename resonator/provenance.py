@@ -1,10 +1,54 @@
-"""Where a result came from: code version, library versions, hardware, time."""
+"""Where a result came from: code version, library versions, hardware, time; and the stamps
+file that keeps these apart from the results.
+
+A record (train.json, eval.json, stats.json) holds what was computed; how fast, when, where and
+with which commit it was computed goes to the stamps.json beside it (`split_stamps`,
+`write_stamps`). .dvcignore hides every stamps.json from DVC, so a reproduction that computes the
+same numbers leaves the records, the cached outputs and dvc.lock unchanged; git keeps the stamps
+as the record of how each result was made.
+"""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import subprocess
+from pathlib import Path
+
+from resonator.atomic import atomic_write_json
+
+STAMPS_NAME = "stamps.json"
+# record keys whose values are stamps, at the top level or in the record's "metrics"
+STAMP_KEYS = frozenset({"provenance", "wall_time_s", "tokens_per_s", "mfu", "eval_seconds", "lm_eval_version",
+                        "train_hardware"})
+
+
+def split_stamps(record: dict) -> tuple[dict, dict]:
+    """(the record without its stamps, the stamps), looking at the top level and in "metrics"."""
+    rec = {k: v for k, v in record.items() if k not in STAMP_KEYS}
+    stamps = {k: v for k, v in record.items() if k in STAMP_KEYS}
+    if isinstance(record.get("metrics"), dict):
+        rec["metrics"] = {k: v for k, v in record["metrics"].items() if k not in STAMP_KEYS}
+        stamps.update({k: v for k, v in record["metrics"].items() if k in STAMP_KEYS})
+    return rec, stamps
+
+
+def write_stamps(path: Path, section: str, stamps: dict) -> None:
+    """stamps.json's `section` (train, eval, stats, ...) replaced by `stamps`; the others kept."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, json.JSONDecodeError):
+        doc = {}     # stamps are never an input to a result: an unreadable file is rewritten
+    atomic_write_json(path, {**doc, section: stamps})
+
+
+def read_stamps(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 CODE_PATHS = ("resonator", "pipeline", "evals", "params.yaml", "dvc.yaml", "pyproject.toml")
 

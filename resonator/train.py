@@ -32,6 +32,7 @@ from resonator.atomic import atomic_torch_save, atomic_write_text
 from resonator.checkpoint import (
     STATE_FORMAT,
     CheckpointMismatchError,  # noqa: F401  (re-exported: resume raises it)
+    interned_keys,
     read_checkpoint,
     save_model,
 )
@@ -357,7 +358,10 @@ class TrainState:
     """Where training stands: what ckpt/last.pt holds besides weights, optimizer and RNGs."""
     step: int = 0                  # optimizer steps taken
     tokens_seen: int = 0
-    elapsed: float = 0.0           # training seconds, validations and checkpoint writes excluded
+    # training seconds of this process (validations and checkpoint writes excluded) and the tokens
+    # it started from: a stamp, kept out of ckpt/last.pt so that the state holds no wall time
+    elapsed: float = 0.0
+    tokens_at_start: int = 0
     rows: list[dict] = dataclasses.field(default_factory=list)             # the learning curve so far
     interval_losses: list[float] = dataclasses.field(default_factory=list)  # step losses since the last row
     foreign_last: bool = False     # ckpt/last.pt is another run's (until this run's first checkpoint)
@@ -425,7 +429,7 @@ def restore(run: Setup, saved: dict, model: torch.nn.Module, opt: torch.optim.Op
         torch.set_num_threads(int(saved["num_threads"]))
     if run.device.type == "cuda" and "rng_cuda" in saved:
         torch.cuda.set_rng_state(saved["rng_cuda"], run.device)
-    return TrainState(step=saved["step"], tokens_seen=saved["tokens_seen"], elapsed=saved["elapsed"],
+    return TrainState(step=saved["step"], tokens_seen=saved["tokens_seen"], tokens_at_start=saved["tokens_seen"],
                       rows=json.loads(saved["curve_json"]),
                       # resuming between two validations: the next curve row averages over the whole interval
                       interval_losses=json.loads(saved.get("interval_losses_json", "[]")))
@@ -441,8 +445,8 @@ def save_state(run: Setup, model: torch.nn.Module, opt: torch.optim.Optimizer, s
         return
     saved = {"format": STATE_FORMAT, "fingerprint": run.fingerprint,
              "config_json": json.dumps(run.config_blob, default=str), "code": run.code,
-             "model": model.state_dict(), "optimizer": opt.state_dict(), "step": state.step,
-             "tokens_seen": state.tokens_seen, "elapsed": state.elapsed, "curve_json": json.dumps(state.rows),
+             "model": model.state_dict(), "optimizer": interned_keys(opt.state_dict()), "step": state.step,
+             "tokens_seen": state.tokens_seen, "curve_json": json.dumps(state.rows),
              "interval_losses_json": json.dumps(state.interval_losses),
              "rng_cpu": rng, "num_threads": torch.get_num_threads()}
     if run.world > 1:
@@ -597,7 +601,8 @@ def finish(run: Setup, model: torch.nn.Module, state: TrainState) -> dict:
 def run_metrics(run: Setup, state: TrainState, final: dict) -> dict:
     """train.json's metrics: the final validation, how far the run got, its speed and layout."""
     tc, mc, device = run.tc, run.mc, run.device
-    tok_s = state.tokens_seen / state.elapsed if state.elapsed > 0 else None
+    # this process's speed: a resumed run's earlier processes left no time behind (last.pt holds none)
+    tok_s = (state.tokens_seen - state.tokens_at_start) / state.elapsed if state.elapsed > 0 else None
     fpt = flops_per_token(mc)
     peak = tc.peak_flops or 989e12
     return {

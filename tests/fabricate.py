@@ -33,8 +33,9 @@ def fabricate(root: Path, profile: str, groups: dict, seeds: dict, diverged=(), 
                 train = {"variant": v, "seed": s, "diverged": div}
                 if not div:
                     train["metrics"] = {"val_loss": bpb * 1.6, "val_ppl": float(np.exp(bpb * 1.6)),
-                                        "n_params": 300_000, "tokens_per_s": 14000.0, "tokens_seen": 800_000}
+                                        "n_params": 300_000, "tokens_seen": 800_000}
                 (d / "train.json").write_text(json.dumps(train))
+                (d / "stamps.json").write_text(json.dumps({"train": {"tokens_per_s": 14000.0}}))
                 if div:
                     (d / "eval.json").write_text(json.dumps({"diverged": True, "metrics": {}}))
                     continue

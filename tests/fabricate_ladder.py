@@ -36,6 +36,7 @@ def fabricate_tuning(lad, layout: LadderLayout, best_index: int = 2):
                     run.dir.mkdir(parents=True, exist_ok=True)
                     run.train_json.write_text(json.dumps({"diverged": False, "metrics": {"val_loss": loss},
                                                           "selection": {"val_loss": loss}}))
+                    run.stamps.write_text(json.dumps({"train": {"wall_time_s": 36.0}}))
                     losses.setdefault(lr, {})[s] = loss
             choice = select(lad.lr_grid, lad.tune_seeds, losses)
             for f, doc in ((layout.tuning_table(r, v), {"rung": r, "variant": v, **choice}),
@@ -63,7 +64,7 @@ def fabricate_finals(lad, layout: LadderLayout, vocab: int = 2048, slope: float 
                            + (slope * (logn - 6) if v == "resonator_phonetic" else 0.0) + rng.normal(0, noise))
                     trains[f"{x:g}"] = {"diverged": False, "length": x,
                                         "metrics": {"val_loss": bpb * 1.6, "val_ppl": float(np.exp(bpb * 1.6)),
-                                                    "n_params": 300_000, "tokens_per_s": 9000.0,
+                                                    "n_params": 300_000,
                                                     "tokens_seen": int(800_000 * x / 0.5)}}
                     evals[f"{x:g}"] = {"diverged": False, "length": x,
                                        "metrics": {"lm_test/bits_per_byte": bpb,
@@ -81,4 +82,6 @@ def fabricate_finals(lad, layout: LadderLayout, vocab: int = 2048, slope: float 
                         rows.append(f"{j}\t{tok}\t{vl + 0.05:.4f}\t{vl:.4f}\t{np.exp(vl):.2f}")
                     run.curve.write_text("\n".join(rows) + "\n")
                 fr.train_json.write_text(json.dumps({"lengths": trains}))
+                fr.stamps.write_text(json.dumps({"train": {k: {"wall_time_s": 360.0} for k in trains},
+                                                 "eval": {k: {"eval_seconds": 36.0} for k in evals}}))
                 fr.eval_json.write_text(json.dumps({"lengths": evals}))

@@ -79,3 +79,18 @@ def test_a_rung_without_runs_is_reported_not_guessed(tmp_path):
     assert d256["n_runs"] == 0 and all(r["verdict"] == "inconclusive" for r in d256["analysis"]["hypotheses"])
     assert all("d256 e0.5" not in s["verdicts"] for s in doc["stability"].values())
     assert "--" in (d / "out" / "small" / "ladder" / "tex" / "table_verdicts.tex").read_text()
+
+
+def test_measured_times_add_up_the_stamps(tmp_path):
+    from tools.ladder_times import main as ladder_times
+    d, args = make(tmp_path / "t", missing_rungs=("d256",))
+    assert ladder_times(args[:4] + ["--json", str(tmp_path / "times.json")]) == 0
+    lad = Ladder(load_params(args[1]))
+    rows = json.loads((tmp_path / "times.json").read_text())
+    n_tune = len(lad.variants) * len(lad.lr_grid) * len(lad.tune_seeds)
+    assert rows["d64"]["tuning_runs"] == n_tune and rows["d64"]["tuning_train_h"] == pytest.approx(n_tune * 36 / 3600)
+    n_final = len(lad.variants) * len(lad.seeds)
+    assert rows["d64"]["final_runs"] == n_final
+    assert rows["d64"]["final_train_h"] == pytest.approx(n_final * 2 * 360 / 3600)   # two lengths
+    assert rows["d64"]["eval_h"] == pytest.approx(n_final * 2 * 36 / 3600)
+    assert rows["d256"]["final_runs"] == 0 and rows["d256"]["final_train_h"] == 0     # not run: nothing counted

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -106,3 +107,11 @@ def test_sigkill_of_the_launcher_then_resume_is_identical(template, tmp_path):
     assert "resumed from" in r.stdout
     a, b = weights(full), weights(stage)
     assert all(torch.equal(a[k], b[k]) for k in a)
+    # the records and checkpoints hold no stamp (wall time, provenance): the same bytes as the run that
+    # was never killed; the stamps sit apart, in stamps.json
+    run = Path("runs") / P / "standard" / "s0"
+    for rel in ("train.json", "curve.tsv", "ckpt/final.pt", "ckpt/last.pt"):
+        assert (full / run / rel).read_bytes() == (stage / run / rel).read_bytes(), rel
+    stamps = json.loads((stage / run / "stamps.json").read_text())["train"]
+    assert stamps["wall_time_s"] > 0 and stamps["tokens_per_s"] > 0 and stamps["provenance"]["utc"]
+    assert "elapsed" not in torch.load(stage / run / "ckpt" / "last.pt", weights_only=False)

@@ -22,6 +22,7 @@ from resonator.errors import InputError
 from resonator.inputs import read_json
 from resonator.layout import Layout
 from resonator.params import load_params
+from resonator.provenance import read_stamps
 
 
 def per_seed_table(s: dict, metric: str) -> list[str]:
@@ -63,6 +64,11 @@ def amendment_lines(meta: dict) -> list[str]:
     return out
 
 
+def stats_commit(stats_json: Path) -> str | None:
+    """The commit the stats stage ran at, from the stamps beside stats.json."""
+    return read_stamps(stats_json.with_name("stamps.json")).get("stats", {}).get("provenance", {}).get("commit")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile")
@@ -78,7 +84,7 @@ def main(argv=None) -> int:
     amended = f" + {len(meta['amendments'])} amendment(s)" if meta.get("amendments") else ""
     print(f"profile {profile} | design v{meta['design_version']}{amended} | {meta['n_runs']} runs, "
           f"{meta['n_diverged']} diverged | prereg {meta['prereg_hash'][:12]} "
-          f"| commit {(meta['provenance'].get('commit') or '?')[:10]}")
+          f"| commit {(stats_commit(path) or '?')[:10]}")
     print("\n".join(per_seed_table(s, metric)))
     units = s["hypotheses"][0]["margin"]["units"] if s["hypotheses"] else ""
     families = meta["families"]
