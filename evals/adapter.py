@@ -15,6 +15,7 @@ from lm_eval.api.registry import register_model
 
 from evals.run import check_batch_size
 from evals.scoring import greedy_generate, rolling_windows, score_requests
+from resonator.allocator import keep_freed_memory
 from resonator.checkpoint import load_model
 from resonator.tokenizer import TokenizerError, eot_id, load_tokenizer
 
@@ -42,6 +43,7 @@ class ResonatorLM(TemplateLM):
     def __init__(self, checkpoint: str, tokenizer: str, batch_size: int | str = 16, device: str = "cpu",
                  max_length: int | None = None, rolling_context: int | None = None, **kwargs):
         super().__init__()
+        keep_freed_memory()
         self.batch_size = check_batch_size(batch_size, "batch_size",
                                            "pass a positive integer batch size to the resonator model, e.g. 16")
         self.model = load_model(checkpoint, map_location=device)

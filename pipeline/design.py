@@ -19,7 +19,7 @@ from reporting import tables
 from reporting.macros import design_macros
 from resonator.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from resonator.cli import run_main
-from resonator.inputs import read_json
+from resonator.inputs import read_json, read_tokens_meta
 from resonator.layout import Layout
 
 
@@ -32,8 +32,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     p = study.load_registered(args.params, args.profile)   # design before data
     lay = Layout(p.profile, results_base=Path(args.out))
-    meta_path = Path(args.meta) if args.meta else lay.tokens_meta
-    tokens_meta = read_json(meta_path, "rerun `dvc repro tokenize`", missing_fix="run `dvc repro tokenize` first")
+    tokens_meta, meta_path = read_tokens_meta(p.profile, args.meta)
     pilot = read_json(p.hypotheses["pilot"], "restore it from git (hypotheses.pilot names it)")
     doc = study.design_document(p, tokens_meta, meta_path, pilot)
     with atomic_dir(lay.design) as out:

@@ -22,9 +22,9 @@ from reporting import ladder_figures, ladder_prose, ladder_tables
 from reporting.figures import setup_matplotlib
 from resonator.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from resonator.cli import run_main
-from resonator.inputs import read_json
+from resonator.inputs import read_json, read_tokens_meta
 from resonator.ladder import Ladder
-from resonator.layout import LadderLayout, Layout
+from resonator.layout import LadderLayout
 from resonator.params import load_params
 
 
@@ -84,8 +84,7 @@ def main(argv=None) -> int:
     p = load_params(args.params)
     lad = Ladder(p)
     layout = LadderLayout(lad.profile, runs_base=Path(args.runs_root), results_base=Path(args.out))
-    meta_path = Path(args.meta) if args.meta else Layout(lad.profile).tokens_meta
-    tokens_meta = read_json(meta_path, "rerun `dvc repro tokenize`", missing_fix="run `dvc repro tokenize` first")
+    tokens_meta, meta_path = read_tokens_meta(lad.profile, args.meta)
     pilot = read_json(p.hypotheses["pilot"], "restore it from git: the pilot sizes the design MDEs")
     doc = el.analyse_ladder(p, lad, layout, tokens_meta, meta_path, pilot)
     write(layout.results, doc)

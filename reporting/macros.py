@@ -134,12 +134,10 @@ def stats_macros(p, design: dict, summ: dict, hyps: list[dict], meta: dict) -> s
 
 
 def stamp_macros(profile: str, stamps: dict) -> str:
-    """tex/stamps.tex: when, from which commit and on which machines the numbers were made.
-    Apart from numbers.tex (and hidden from DVC by .dvcignore), so that a reproduction of the
-    same numbers leaves the results and dvc.lock unchanged."""
+    """tex/stamps.tex: the machines the runs trained on, the one stamp the paper prints. Apart
+    from numbers.tex (and hidden from DVC by .dvcignore). The commit and date stay in stamps.json:
+    printed, they would change the PDF on every reproduction of the same numbers."""
     m = Macros(profile, "pipeline/stats.py from the stamps")
-    m.add(("Commit",), (stamps["provenance"].get("commit") or "unknown")[:10])
-    m.add(("Produced",), stamps["provenance"]["utc"][:10])
     m.add(("Hardware",), tex_escape("; ".join(stamps["train_hardware"]) or "not recorded"))
     return m.text()
 

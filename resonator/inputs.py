@@ -40,3 +40,11 @@ def read_jsonl(path, fix: str, missing_fix: str | None = None) -> list:
         except json.JSONDecodeError:
             raise InputError(path, f"line {n} is truncated or corrupt (not valid JSON)", fix) from None
     return out
+
+
+def read_tokens_meta(profile: str, path=None) -> tuple[dict, Path]:
+    """The tokenize stage's record of the token files (per split: tokens, documents, bytes), and
+    where it was read from: `path`, or the profile's data/<profile>/tokens/meta.json."""
+    from resonator.layout import Layout
+    path = Path(path) if path else Layout(profile).tokens_meta
+    return read_json(path, "rerun `dvc repro tokenize`", missing_fix="run `dvc repro tokenize` first"), path

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from resonator.allocator import keep_freed_memory
 from resonator.atomic import atomic_torch_save, atomic_write_text
 from resonator.checkpoint import (
     STATE_FORMAT,
@@ -156,6 +157,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir, run_di
     run, curve.tsv when it diverges; only ckpt/last.pt changes while training.
     threads: CPU threads for this run (default: train_config.num_threads, else torch's default).
     A resumed run keeps the thread count it started with: the count is part of its numerics."""
+    keep_freed_memory()
     hooks = hooks or Hooks()
     run = setup(model_config, train_config, data_dir, run_dir, seed, run_fingerprint, max_chunks, threads)
     model, opt = build(run, phase_table)

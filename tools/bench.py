@@ -232,11 +232,17 @@ def loop_job(which: str, steps: int, threads: int | None) -> dict:
     table = torch.randn(vocab, mc.n_phases, generator=torch.Generator().manual_seed(0)) * 0.3
     with tempfile.TemporaryDirectory() as tmp:
         data = synthetic_tokens(Path(tmp) / "tokens", vocab, 400_000)
+        faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         if which == "project":
             m = train(mc, tc, data, Path(tmp) / "run", seed=0, phase_table=table)
-            return {"tokens_per_s": m["tokens_per_s"], "steps": m["steps"]}
-        if which == "bare_deterministic":   # the project's numerics setting, without its loop
+            # page faults of the whole train() call (set-up and validations too): an upper bound
+            return {"tokens_per_s": m["tokens_per_s"], "steps": m["steps"],
+                    "minor_faults_per_step": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0) / steps}
+        if which in ("bare_deterministic", "bare_kept"):   # the project's numerics setting, without its loop
             torch.use_deterministic_algorithms(True, warn_only=True)
+        if which == "bare_kept":                            # and its allocator setting
+            from resonator.allocator import keep_freed_memory
+            assert keep_freed_memory(), "malloc is not glibc's: nothing to compare"
         seeds = derive_seeds(0)
         tokens = np.memmap(data / "train.bin", dtype=np.uint16, mode="r")
         chunks = Chunks(tokens, mc.max_seq_len)
@@ -247,6 +253,7 @@ def loop_job(which: str, steps: int, threads: int | None) -> dict:
         per_step = tc.micro_batch * tc.grad_accum
         order = epoch_order(seeds["data"], 0, chunks.n)
         model.train()
+        faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t0 = time.perf_counter()
         for step in range(steps):
             ids = order[step * per_step:(step + 1) * per_step]
@@ -258,7 +265,8 @@ def loop_job(which: str, steps: int, threads: int | None) -> dict:
             opt.step()
             opt.zero_grad(set_to_none=True)
         dt_ = time.perf_counter() - t0
-        return {"tokens_per_s": steps * per_step * mc.max_seq_len / dt_, "steps": steps}
+        return {"tokens_per_s": steps * per_step * mc.max_seq_len / dt_, "steps": steps,
+                "minor_faults_per_step": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0) / steps}
 
 
 def synthetic_tokens(tokens_dir: Path, vocab: int, n: int) -> Path:
@@ -280,8 +288,8 @@ def synthetic_tokens(tokens_dir: Path, vocab: int, n: int) -> Path:
 
 def loop_overhead(steps: int, rounds: int, threads: int | None) -> dict:
     """The project's training loop against a bare loop, fresh processes, alternating."""
-    kinds = ("bare", "bare_deterministic", "project")
-    res = {k: [] for k in kinds}
+    kinds = ("bare", "bare_deterministic", "bare_kept", "project")
+    res, faults = {k: [] for k in kinds}, {k: [] for k in kinds}
     for _ in range(rounds):
         for which in kinds:
             cmd = [sys.executable, "-m", "tools.bench", "--loop-one", json.dumps({"which": which, "steps": steps})]
@@ -289,14 +297,20 @@ def loop_overhead(steps: int, rounds: int, threads: int | None) -> dict:
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError(r.stderr[-2000:])
-            res[which].append(json.loads(r.stdout.strip().splitlines()[-1])["tokens_per_s"])
+            one = json.loads(r.stdout.strip().splitlines()[-1])
+            res[which].append(one["tokens_per_s"])
+            faults[which].append(one["minor_faults_per_step"])
     med = {k: statistics.median(v) for k, v in res.items()}
     return {"steps": steps, "rounds": rounds, "tokens_per_s": res, "median": med,
+            "minor_faults_per_step": {k: statistics.median(v) for k, v in faults.items()},
             "project_over_bare": med["project"] / med["bare"],
-            # the project trains in deterministic mode (README, Determinism): this ratio is the loop's
-            # own cost, the one above also includes that numerics choice
+            # the project trains in deterministic mode (README, Determinism) and keeps freed memory
+            # (resonator.allocator): the ratio to the bare loop with both settings is the loop's own
+            # cost; the one above also includes those choices
             "project_over_bare_deterministic": med["project"] / med["bare_deterministic"],
-            "deterministic_over_bare": med["bare_deterministic"] / med["bare"]}
+            "project_over_bare_kept": med["project"] / med["bare_kept"],
+            "deterministic_over_bare": med["bare_deterministic"] / med["bare"],
+            "kept_over_deterministic": med["bare_kept"] / med["bare_deterministic"]}
 
 
 def concurrency(steps: int, variants=("resonator_phonetic", "standard")) -> dict | None:
@@ -451,7 +465,8 @@ def _extra_measurements(args) -> tuple[dict | None, dict | None, dict | None, di
     if args.loop_steps and args.device == "cpu":
         loop = loop_overhead(args.loop_steps, args.loop_rounds, args.threads)
         print(f"training loop: project/bare = {loop['project_over_bare']:.3f}, project/bare in deterministic mode "
-              f"= {loop['project_over_bare_deterministic']:.3f}", flush=True)
+              f"= {loop['project_over_bare_deterministic']:.3f}, with the allocator setting too "
+              f"= {loop['project_over_bare_kept']:.3f}", flush=True)
     conc = None
     if args.concurrency_steps and args.device == "cpu":
         conc = concurrency(args.concurrency_steps)
@@ -575,9 +590,13 @@ def report(meta, rows, micro, inst, device, loop=None, conc=None) -> str:
                f"{loop['steps']} optimizer steps, "
                f"{loop['rounds']} fresh processes each, alternating (median tokens/s): project loop "
                f"{loop['median']['project']:,.0f}, bare nanoGPT-style loop {loop['median']['bare']:,.0f}, the same "
-               f"in deterministic mode {loop['median']['bare_deterministic']:,.0f}; "
+               f"in deterministic mode {loop['median']['bare_deterministic']:,.0f}, and keeping freed memory "
+               f"(resonator.allocator) {loop['median']['bare_kept']:,.0f}; "
                f"ratio {loop['project_over_bare']:.3f} ({loop['project_over_bare_deterministic']:.3f} against the "
-               "bare loop in deterministic mode)."]
+               f"bare loop in deterministic mode, {loop['project_over_bare_kept']:.3f} against it with both of "
+               "the project's settings). Minor page faults per optimizer step (median): "
+               + ", ".join(f"{k} {v:,.0f}" for k, v in loop["minor_faults_per_step"].items())
+               + " (the project's over its whole train() call, validations included)."]
     if conc:
         a, t = conc["alone"], conc["together"]
         md += ["", f"Runs sharing the cores (small profile, {conc['steps']} optimizer steps each, started as "

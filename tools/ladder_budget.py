@@ -22,9 +22,8 @@ import sys
 from pathlib import Path
 
 from resonator.cli import run_main
-from resonator.inputs import read_json
+from resonator.inputs import read_json, read_tokens_meta
 from resonator.ladder import Ladder
-from resonator.layout import Layout
 from resonator.params import load_params
 
 
@@ -133,8 +132,7 @@ def main(argv=None) -> int:
     tp = Path(args.throughput) if args.throughput else lad.layout.throughput
     bench = read_json(tp, "rerun `python -m tools.ladder_bench`",
                       missing_fix="measure first: `python -m tools.ladder_bench`")
-    meta_path = Path(args.meta) if args.meta else Layout(lad.profile).tokens_meta
-    meta = read_json(meta_path, "rerun `dvc repro tokenize`", missing_fix="run `dvc repro tokenize` first")
+    meta, _ = read_tokens_meta(lad.profile, args.meta)
     try:
         b = budget(lad, bench, meta)
     except KeyError as e:
