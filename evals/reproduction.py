@@ -13,6 +13,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from resonator.layout import STAMPS_NAME
+
 # JSON keys whose values are stamps, anywhere in a document (train.json, eval.json, stats.json,
 # the stage metrics, the ladder's records and throughput)
 VOLATILE_KEYS = frozenset({
@@ -27,7 +29,7 @@ RUN_IDENTITY = ("profile", "variant", "seed", "config")
 # files whose bytes embed a stamp and are derived from files compared here
 SKIPPED_SUFFIXES = (".pdf", ".png")
 # the stamps themselves (resonator.provenance): how fast, when, where; never a result
-STAMP_FILES = ("stamps.json", "stamps.tex")
+STAMP_FILES = (STAMPS_NAME, "stamps.tex")
 
 
 @dataclass

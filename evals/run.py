@@ -112,3 +112,29 @@ def per_item_scores(samples: dict) -> dict:
             items.append(item)
         out[task] = items
     return out
+
+
+def score(checkpoint, tokenizer, tasks, data_dir, **kwargs) -> tuple[dict, dict, dict]:
+    """evaluate_checkpoint(**kwargs) of one checkpoint, split three ways: lm-eval's results
+    without their stamps, the per-item samples, and the stamps (seconds of scoring, lm-eval's
+    version, the run information split_run_info takes out)."""
+    import time
+
+    import lm_eval  # before the clock starts: the import is not scoring time
+    t0 = time.perf_counter()
+    res = evaluate_checkpoint(checkpoint, tokenizer, tasks, data_dir, **kwargs)
+    seconds = time.perf_counter() - t0
+    samples = res.pop("samples", {})
+    res, run_info = split_run_info(res)
+    return res, samples, {"eval_seconds": seconds, "lm_eval_version": lm_eval.__version__, "lm_eval_run": run_info}
+
+
+def write_scores(folder: Path, results: dict, samples: dict) -> None:
+    """An evaluation folder's files: results.json, samples_<task>.jsonl and items.json."""
+    import json
+
+    from resonator.atomic import atomic_write_json, atomic_write_text
+    atomic_write_text(folder / "results.json", json.dumps(results, indent=1, default=str))
+    for task, rows in samples.items():
+        atomic_write_text(folder / f"samples_{task}.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in rows))
+    atomic_write_json(folder / "items.json", per_item_scores(samples))

@@ -239,11 +239,16 @@ def variant_summaries(p, runs: dict) -> dict:
     return out
 
 
+def _train_stamps(run: dict) -> dict:
+    """A loaded run's training stamps ({} where it has none)."""
+    return (run.get("stamps") or {}).get("train") or {}
+
+
 def tokens_per_s(runs: dict) -> dict[str, float]:
     """Each variant's mean training speed over its runs' stamps (a stamp itself: never a result)."""
     out = {}
     for v, seeds in runs.items():
-        speeds = [s for r in seeds.values() if (s := ((r.get("stamps") or {}).get("train") or {}).get("tokens_per_s"))]
+        speeds = [s for r in seeds.values() if (s := _train_stamps(r).get("tokens_per_s"))]
         if speeds:
             out[v] = float(np.mean(speeds))
     return out
@@ -256,8 +261,7 @@ def describe_hardware(hw: dict) -> str:
 
 def train_hardware(runs: dict) -> list[str]:
     """Where the runs were trained (not where the statistics ran), each distinct machine once."""
-    found = (((r.get("stamps") or {}).get("train") or {}).get("provenance", {}).get("hardware")
-             for v in runs.values() for r in v.values())
+    found = ((_train_stamps(r).get("provenance") or {}).get("hardware") for v in runs.values() for r in v.values())
     return list(dict.fromkeys(describe_hardware(hw) for hw in found if hw))
 
 

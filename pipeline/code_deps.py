@@ -15,17 +15,14 @@ import sys
 
 from resonator.atomic import atomic_write_text
 from resonator.cli import run_main
-from resonator.code_deps import ROOT, fingerprint, fingerprint_path, stage_modules
+from resonator.code_deps import ROOT, fingerprint_path, outdated, stage_modules
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.parse_args(argv)
-    for module in stage_modules():
-        path = ROOT / fingerprint_path(module)
-        text = fingerprint(module)
-        if not path.is_file() or path.read_text() != text:
-            atomic_write_text(path, text)
+    for module, text in outdated().items():
+        atomic_write_text(ROOT / fingerprint_path(module), text)
     print(f"fingerprints of {len(stage_modules())} stage modules in {fingerprint_path('*')}")
     return 0
 

@@ -14,11 +14,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")   # before datasets / lm_eval are i
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 
-from resonator.atomic import atomic_dir, atomic_write_json, atomic_write_text  # noqa: E402
+from resonator.atomic import atomic_dir, atomic_write_json  # noqa: E402
 from resonator.cli import run_main  # noqa: E402
 from resonator.errors import ProjectError  # noqa: E402
 from resonator.inputs import read_json  # noqa: E402
@@ -31,7 +29,7 @@ from resonator.provenance import read_stamps, write_stamps  # noqa: E402
 def evaluate_length(run, cfg: dict, data: Layout, seed: int, cuda: bool, head: dict) -> tuple[dict, dict | None]:
     """Score one length's final weights: (its record, its stamps; None: scored before, keep the old
     stamps). A diverged length gets an empty eval folder and no scores."""
-    from evals.run import evaluate_checkpoint, flat_metrics, per_item_scores, split_run_info
+    from evals.run import flat_metrics, score, write_scores
     from resonator.checkpoint import CheckpointError
     from resonator.npm import sha256_of
     train_rec = read_json(run.train_json, "rerun the ladder's training stage (`dvc repro train_rung`)")
@@ -48,24 +46,15 @@ def evaluate_length(run, cfg: dict, data: Layout, seed: int, cuda: bool, head: d
         if old.get("checkpoint_sha256") == sha and old.get("eval_config") == cfg:
             print(f"{run.name}: already scored from this checkpoint, kept", flush=True)
             return old, None
-    import lm_eval
     hub = {"tasks_key": f"profiles.{head['profile']}.eval.tasks",
            "allow_hub_hint": f"set profiles.{head['profile']}.eval.allow_hub: true",
            "batch_key": f"profiles.{head['profile']}.eval.batch_size"}
-    t0 = time.perf_counter()
-    res = evaluate_checkpoint(run.final, data.tokenizer, cfg["tasks"], data.evalsets, batch_size=cfg["batch_size"],
-                              device="cuda" if cuda else "cpu", seed=seed, allow_hub=cfg.get("allow_hub", False), **hub)
-    seconds = time.perf_counter() - t0
-    samples = res.pop("samples", {})
-    res, run_info = split_run_info(res)
+    res, samples, stamps = score(run.final, data.tokenizer, cfg["tasks"], data.evalsets, batch_size=cfg["batch_size"],
+                                 device="cuda" if cuda else "cpu", seed=seed, allow_hub=cfg.get("allow_hub", False),
+                                 **hub)
     record.update({"diverged": False, "metrics": flat_metrics(res), "checkpoint_sha256": sha})
-    stamps = {"eval_seconds": seconds, "lm_eval_version": lm_eval.__version__, "lm_eval_run": run_info}
     with atomic_dir(run.eval_dir) as staged:
-        atomic_write_text(staged / "results.json", json.dumps(res, indent=1, default=str))
-        for task, rows in samples.items():
-            atomic_write_text(staged / f"samples_{task}.jsonl",
-                              "".join(json.dumps(r, default=str) + "\n" for r in rows))
-        atomic_write_json(staged / "items.json", per_item_scores(samples))
+        write_scores(staged, res, samples)
         atomic_write_json(staged / "eval.json", record)
     return record, stamps
 

@@ -13,9 +13,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 
-from resonator.atomic import atomic_dir, atomic_write_json, atomic_write_text  # noqa: E402
+from resonator.atomic import atomic_dir, atomic_write_json  # noqa: E402
 from resonator.cli import run_main  # noqa: E402
 from resonator.inputs import read_json  # noqa: E402
 from resonator.params import load_for_stage  # noqa: E402
@@ -60,31 +59,20 @@ def main(argv=None) -> int:
            "allow_hub_hint": f"set profiles.{p.profile}.eval.allow_hub: true"}
     check_tasks(cfg["tasks"], lay.evalsets, cfg.get("allow_hub", False), **hub)
 
-    import lm_eval
-
-    from evals.run import evaluate_checkpoint, flat_metrics, per_item_scores, split_run_info
+    from evals.run import flat_metrics, score, write_scores
     from resonator.npm import sha256_of
     from resonator.provenance import write_stamps
     planned = p.runs()
     index = planned.index((args.variant, args.seed)) + 1 if (args.variant, args.seed) in planned else "?"
     print(f"[{index}/{len(planned)}] {args.variant} s{args.seed}: evaluating {', '.join(cfg['tasks'])}", flush=True)
-    t0 = time.perf_counter()
-    res = evaluate_checkpoint(ckpt, tokenizer, cfg["tasks"], lay.evalsets, batch_size=cfg["batch_size"],
-                              device="cuda" if p.active["train"]["device"] == "cuda" else "cpu",
-                              seed=args.seed, allow_hub=cfg.get("allow_hub", False),
-                              batch_key=f"profiles.{p.profile}.eval.batch_size", **hub)
-    seconds = time.perf_counter() - t0
-    samples = res.pop("samples", {})
-    res, run_info = split_run_info(res)
+    res, samples, stamps = score(ckpt, tokenizer, cfg["tasks"], lay.evalsets, batch_size=cfg["batch_size"],
+                                 device="cuda" if p.active["train"]["device"] == "cuda" else "cpu",
+                                 seed=args.seed, allow_hub=cfg.get("allow_hub", False),
+                                 batch_key=f"profiles.{p.profile}.eval.batch_size", **hub)
     with atomic_dir(out_dir) as staged:
-        atomic_write_text(staged / "results.json", json.dumps(res, indent=1, default=str))
-        for task, rows in samples.items():
-            atomic_write_text(staged / f"samples_{task}.jsonl",
-                              "".join(json.dumps(r, default=str) + "\n" for r in rows))
-        atomic_write_json(staged / "items.json", per_item_scores(samples))
+        write_scores(staged, res, samples)
     record.update({"diverged": False, "metrics": flat_metrics(res), "checkpoint_sha256": sha256_of(ckpt)})
-    write_stamps(run.stamps, "eval", {"eval_seconds": seconds, "lm_eval_version": lm_eval.__version__,
-                                      "lm_eval_run": run_info})
+    write_stamps(run.stamps, "eval", stamps)
     atomic_write_json(run.eval_json, record)
     print(json.dumps(record["metrics"], indent=1))
     return 0

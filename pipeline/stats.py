@@ -29,7 +29,7 @@ from reporting.summary import summary_md
 from resonator.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from resonator.cli import run_main
 from resonator.inputs import read_json
-from resonator.layout import Layout
+from resonator.layout import STAMPS_NAME, Layout
 from resonator.provenance import provenance, write_stamps
 
 
@@ -103,7 +103,7 @@ def write(out: Path, p, design: dict, summ: dict, hyps: list[dict], sups: list[d
                                                                  "superseded": sups}))
         atomic_write_json(out / "verdicts.json", flat_verdicts(hyps))
         atomic_write_text(out / "summary.md", summary_md(p, design, summ, hyps, sups, meta))
-        write_stamps(out / "stamps.json", "stats", stamps)
+        write_stamps(out / STAMPS_NAME, "stats", stamps)
 
 
 def main(argv=None) -> int:

@@ -12,7 +12,6 @@ The sentences' words are in paper/sentences.yaml (`study:`); this module picks a
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 from reporting.latex import macro_name, tex_escape
 from reporting.macros import design_globals, design_values, hypothesis_values
@@ -60,27 +59,20 @@ def _above(x, margin) -> bool:
 # Sentences
 # ---------------------------------------------------------------------------
 
-class Numbers(Mapping):
-    """A sentence's fields: hypothesis `hid`'s numbers, then the study's, then the markup."""
+class Numbers(dict):
+    """A sentence's fields: those given, then hypothesis `hid`'s numbers, then the study's (looked
+    up on demand: a sentence formats only the numbers it names)."""
 
     def __init__(self, S: Style, hid: str | None = None, **given):
+        super().__init__(pct=S.pct, pm=S.pm, **given)
         self.S, self.hid = S, hid
-        self.given = {"pct": S.pct, "pm": S.pm, **given}
 
-    def __getitem__(self, key: str) -> str:
-        if key in self.given:
-            return self.given[key]
+    def __missing__(self, key: str) -> str:
         if self.hid is not None and key in self.S.values.get(self.hid, {}):
             return self.S.num(self.hid, key)
         if key in self.S.values.get("", {}):
             return self.S.g(key)
         raise KeyError(key)
-
-    def __iter__(self):
-        return iter(self.given)
-
-    def __len__(self) -> int:
-        return len(self.given)
 
 
 def numbers_sentence(r: dict, S: Style) -> str:
@@ -96,10 +88,10 @@ def meaning(r: dict, S: Style) -> str:
     v = r["verdict"]
     n = Numbers(S, r["id"], a=S.tt(r["a"]), b=S.tt(r["b"]), verdict=v, family=S.esc(r["family"]),
                 reason=S.esc(r["margin"]["reason"]))
-    n.given["margin"] = say("study.meaning.margin", n)
+    n["margin"] = say("study.meaning.margin", n)
     claimed = r["margin"]["claimed_ppl"] is not None
     if claimed:
-        n.given["claim"] = say("study.meaning.claim", n)
+        n["claim"] = say("study.meaning.claim", n)
     if v in ("better", "worse"):
         out = say("study.meaning.directed", n)
         if claimed:
@@ -126,7 +118,7 @@ def power_caveat(r: dict, design_row: dict, S: Style) -> str:
     n = Numbers(S, r["id"], units=r["margin"]["units"])
     if any(x is not None and math.isinf(x) for x in (design_mde, observed_mde)):
         return " " + say("study.caveat.cannot_reach", n)
-    n.given["mdes"] = say("study.caveat.mdes", n)
+    n["mdes"] = say("study.caveat.mdes", n)
     above = [w for w, x in (("design", design_mde), ("observed", observed_mde)) if _above(x, margin)]
     if len(above) == 2:
         return " " + say("study.caveat.undetectable_both", n)

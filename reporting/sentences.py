@@ -7,6 +7,7 @@ naming the file and the key, never a silently shorter paragraph.
 from __future__ import annotations
 
 import functools
+from collections import ChainMap
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -43,25 +44,10 @@ def say(key: str, fields: Mapping | None = None, /, **given) -> str:
     """Sentence `key` with its fields from `fields` (any mapping, e.g. one that looks numbers up)
     and the keywords."""
     text = template(key)
-    values = _Chain(given, fields or {})
+    values = ChainMap(given, fields or {})   # the keywords first, then the mapping
     try:
         return text.format_map(values)
     except KeyError as e:
         raise ProjectError(PATH, f"{key!r} names the field {e.args[0]!r}, which this sentence is not given",
                            "use only the fields the sentence had") from None
 
-
-class _Chain(Mapping):
-    """The keywords first, then the mapping (which may compute its values on lookup)."""
-
-    def __init__(self, first: dict, second: Mapping):
-        self.first, self.second = first, second
-
-    def __getitem__(self, key):
-        return self.first[key] if key in self.first else self.second[key]
-
-    def __iter__(self):
-        return iter({**dict.fromkeys(self.second), **self.first})
-
-    def __len__(self):
-        return len(set(self.first) | set(self.second))

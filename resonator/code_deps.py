@@ -94,3 +94,14 @@ def stage_modules(root: Path = ROOT) -> list[str]:
 
 def fingerprint_path(module: str) -> str:
     return f"{FOLDER}/{module}.txt"
+
+
+def outdated(root: Path = ROOT) -> dict[str, str]:
+    """Stage module -> the fingerprint code_deps would write now, for every module whose
+    fingerprint file is missing or holds another."""
+    out = {}
+    for module in stage_modules(root):
+        path, text = root / fingerprint_path(module), fingerprint(module, root)
+        if not path.is_file() or path.read_text() != text:
+            out[module] = text
+    return out

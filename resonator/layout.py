@@ -14,6 +14,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+# beside each record: how fast, when and where it was made (resonator.provenance; .dvcignore hides it)
+STAMPS_NAME = "stamps.json"
+
 SEED_DIR = re.compile(r"s(\d+)")
 
 
@@ -31,7 +34,7 @@ class RunLayout:
     @property
     def stamps(self) -> Path:
         """How fast, when and where the run was made (resonator.provenance; DVC ignores it)."""
-        return self.dir / "stamps.json"
+        return self.dir / STAMPS_NAME
 
     @property
     def last(self) -> Path:
@@ -221,7 +224,7 @@ class FinalRun:
     @property
     def stamps(self) -> Path:
         """Every length's stamps (resonator.provenance; DVC ignores it)."""
-        return self.dir / "stamps.json"
+        return self.dir / STAMPS_NAME
 
     @property
     def curve(self) -> Path:

@@ -17,8 +17,8 @@ import subprocess
 from pathlib import Path
 
 from resonator.atomic import atomic_write_json
+from resonator.layout import STAMPS_NAME  # noqa: F401  (re-exported: where stamps go)
 
-STAMPS_NAME = "stamps.json"
 # record keys whose values are stamps, at the top level or in the record's "metrics"
 STAMP_KEYS = frozenset({"provenance", "wall_time_s", "tokens_per_s", "mfu", "eval_seconds", "lm_eval_version",
                         "train_hardware"})
@@ -36,12 +36,8 @@ def split_stamps(record: dict) -> tuple[dict, dict]:
 
 def write_stamps(path: Path, section: str, stamps: dict) -> None:
     """stamps.json's `section` (train, eval, stats, ...) replaced by `stamps`; the others kept."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text()) if path.exists() else {}
-    except (OSError, json.JSONDecodeError):
-        doc = {}     # stamps are never an input to a result: an unreadable file is rewritten
-    atomic_write_json(path, {**doc, section: stamps})
+    # stamps are never an input to a result: an unreadable file is rewritten
+    atomic_write_json(Path(path), {**read_stamps(path), section: stamps})
 
 
 def read_stamps(path: Path) -> dict:

@@ -3,6 +3,7 @@ determinism tests must not depend on thread scheduling."""
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,18 +27,40 @@ def repo_root() -> Path:
     return ROOT
 
 
-def pinned_params(directory: Path, profile: str = "small", **updates) -> Path:
-    """A copy of the repository's params.yaml with the profile (and any dotted keys) set,
-    so a test's expectations do not depend on which profile the repository commits."""
-    import yaml
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["profile"] = profile
+def set_keys(raw: dict, updates: dict) -> dict:
+    """Set dotted keys ("profiles.tiny.train.max_steps") of a parsed params.yaml, in place."""
     for dotted, value in updates.items():
         node = raw
         *parents, last = dotted.split(".")
         for k in parents:
             node = node[k]
         node[last] = value
+    return raw
+
+
+def set_params(repo: Path, **updates) -> None:
+    """Set dotted keys of `repo`'s params.yaml."""
+    import yaml
+    path = repo / "params.yaml"
+    path.write_text(yaml.safe_dump(set_keys(yaml.safe_load(path.read_text()), updates), sort_keys=False))
+
+
+def dvc(cwd: Path, *args, check=True) -> subprocess.CompletedProcess:
+    """`dvc <args>` in `cwd`, its stages run by this interpreter."""
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", PYTHONHASHSEED="0")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
+    r = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=env,
+                       capture_output=True, text=True, timeout=1500)
+    if check and r.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def pinned_params(directory: Path, profile: str = "small", **updates) -> Path:
+    """A copy of the repository's params.yaml with the profile (and any dotted keys) set,
+    so a test's expectations do not depend on which profile the repository commits."""
+    import yaml
+    raw = set_keys(yaml.safe_load((ROOT / "params.yaml").read_text()), {"profile": profile, **updates})
     path = Path(directory) / "params.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
@@ -94,3 +117,34 @@ def make_repo_copy(dst: Path, registered_ladder: bool = False) -> Path:
 def repo_copy(tmp_path) -> Path:
     """A throwaway git+DVC copy of the repository's tracked sources (no artifacts)."""
     return make_repo_copy(tmp_path / "repo")
+
+
+def tiny_study_params(raw: dict) -> dict:
+    """The tiny study the DVC end-to-end tests share: 3 core variants x 2 seeds, no ablation, and
+    the hypotheses the paper's text quotes (H0, H1a; H3 for the init); the draft ladder's plan
+    (the paper's scale section) on this study."""
+    kept = [h for h in raw["hypotheses"]["tests"] if h["id"] in ("H0", "H1a", "H3")]
+    return {"profile": "tiny", "groups.core": ["standard_notebook", "standard", "resonator_phonetic"],
+            "groups.ablation": [], "seeds.core": [0, 1], "seeds.ablation": [], "hypotheses.tests": kept,
+            "hypotheses.design_check": "warn", "ladder.profile": "tiny", "ladder.hypotheses": ["H1a"],
+            "ladder.variants": ["standard", "resonator_phonetic"]}
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory) -> Path:
+    """A repository copy with the tiny study built by one `dvc repro` (to the paper; to `stats`
+    where latexmk is missing), once per session: the DVC tests start from copies of it
+    (`study_copy`) instead of each rebuilding data, runs and evaluations."""
+    import yaml
+    repo = make_repo_copy(tmp_path_factory.mktemp("tiny-study") / "repo")
+    set_params(repo, **tiny_study_params(yaml.safe_load((repo / "params.yaml").read_text())))
+    dvc(repo, "repro", *([] if shutil.which("latexmk") else ["stats"]))
+    return repo
+
+
+@pytest.fixture
+def study_copy(tiny_study, tmp_path) -> Path:
+    """A private copy of the shared tiny study (git, DVC cache and every output)."""
+    dst = tmp_path / "study"
+    shutil.copytree(tiny_study, dst, symlinks=True)
+    return dst

@@ -60,3 +60,32 @@ def fabricate_tokens_meta(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(TOKENS_META))
     return path
+
+
+def fabricated_results(tmp: Path, params: Path) -> Path:
+    """`tmp`/results of a fabricated study: every planned run of `params` fabricated, then the
+    real design and stats stages run over them (what the paper stage reads)."""
+    import subprocess
+    import sys
+
+    from resonator.params import load_params
+    p = load_params(params)
+    fabricate(tmp / "runs", p.profile, p.groups, p.seeds)
+    fabricate_tokens_meta(tmp / "meta.json")
+    for stage in (["pipeline.design", "--meta", str(tmp / "meta.json")],
+                  ["pipeline.stats", "--runs-root", str(tmp / "runs")]):
+        r = subprocess.run([sys.executable, "-m", *stage, "--params", str(params), "--out", str(tmp / "results")],
+                           cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    return tmp / "results"
+
+
+def build_paper(params: Path, results: Path, out: Path) -> Path:
+    """The paper stage on `results`, into `out` (LaTeX build folder beside it: <out stem>-build)."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "pipeline.paper", "--results", str(results), "--params", str(params),
+                        "--build", str(out.parent / (out.stem + "-build")), "--out", str(out)],
+                       cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return out

@@ -2,11 +2,10 @@
 profile), is killed, or runs beside another one leaves every finished output as it was;
 a killed training resumes from ckpt/last.pt and ends with the same weights.
 
-One tiny study (2 variants x 2 seeds, up to `stats`) is built once per module; each case
-works on its own copy of it."""
+Each case works on its own copy of the tiny study the DVC tests share (conftest.tiny_study,
+built once per session)."""
 import hashlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,8 +16,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import make_repo_copy
-from tests.test_pipeline_dvc import dvc, set_params
+from tests.conftest import dvc, set_params
 
 pytestmark = pytest.mark.slow
 
@@ -47,24 +45,11 @@ def edit_params(repo: Path, fn) -> None:
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory) -> Path:
-    repo = make_repo_copy(tmp_path_factory.mktemp("failsafe") / "repo")
-    set_params(repo, profile="tiny", **{"groups.core": ["standard", "resonator_phonetic"], "groups.ablation": [],
-                                        "seeds.core": [0, 1], "seeds.ablation": [],
-                                        "hypotheses.design_check": "warn"})
-    edit_params(repo, lambda raw: raw["hypotheses"].update(
-        tests=[h for h in raw["hypotheses"]["tests"] if h["id"] == "H1a"]))
-    dvc(repo, "repro", "stats")   # not `paper`: that needs latexmk
-    assert (repo / RUN / "ckpt" / "final.pt").exists() and (repo / "results/tiny/stats.json").exists()
-    return repo
-
-
 @pytest.fixture
-def repo(prepared, tmp_path) -> Path:
-    dst = tmp_path / "repo"
-    shutil.copytree(prepared, dst, symlinks=True)
-    return dst
+def repo(study_copy) -> Path:
+    """A private copy of the shared tiny study (conftest.tiny_study: 3 variants x 2 seeds, built up to the paper)."""
+    assert (study_copy / RUN / "ckpt" / "final.pt").exists() and (study_copy / "results/tiny/stats.json").exists()
+    return study_copy
 
 
 def _variant_key(raw):

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import make_repo_copy
-from tests.test_pipeline_dvc import dvc, set_params
+from tests.conftest import dvc, make_repo_copy, set_params
 
 RUNGS = {"r16": {"model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "max_seq_len": 32},
                  "lengths": [0.05, 0.1], "tune_length": 0.05},
@@ -61,26 +60,28 @@ def test_the_registered_ladder_expands_to_its_rungs_runs(tmp_path):
 
 
 @pytest.mark.slow
-def test_ladder_end_to_end_and_a_new_rung_runs_alone(repo_copy):
-    set_params(repo_copy, **TINY_LADDER)
-    dvc(repo_copy, "repro", "ladder_stats")
-    res = repo_copy / "results" / "tiny" / "ladder"
+def test_ladder_end_to_end_and_a_new_rung_runs_alone(study_copy):
+    """From the shared tiny study (its data stages done: conftest.tiny_study)."""
+    repo = study_copy
+    set_params(repo, **TINY_LADDER)
+    dvc(repo, "repro", "ladder_stats")
+    res = repo / "results" / "tiny" / "ladder"
     doc = json.loads((res / "ladder.json").read_text())
     assert [c["label"] for c in doc["cells"]] == ["r16 e0.05", "r16 e0.1", "r32 e0.05"]
     assert all(c["n_runs"] == 4 for c in doc["cells"])
     assert {r for r in doc["tuning"]} == {"r16", "r32"}
     assert all(doc["tuning"][r][v]["lr"] in (0.002, 0.004) for r in doc["tuning"] for v in doc["tuning"][r])
     assert (res / "figures" / "ladder.pdf").exists() and (res / "tex" / "table_verdicts.tex").exists()
-    train = json.loads((repo_copy / "runs/ladder/tiny/final/r16/standard/s1/train.json").read_text())
+    train = json.loads((repo / "runs/ladder/tiny/final/r16/standard/s1/train.json").read_text())
     assert set(train["lengths"]) == {"0.05", "0.1"}
-    assert "changed" not in dvc(repo_copy, "status", *sorted(expected(["r16", "r32"]))).stdout
+    assert "changed" not in dvc(repo, "status", *sorted(expected(["r16", "r32"]))).stdout
     # a third rung: only its stages (and the ladder's statistics) are out of date
-    raw = yaml.safe_load((repo_copy / "params.yaml").read_text())
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
     raw["ladder"]["rungs"]["r24"] = {"model": {"d_model": 24, "n_layers": 1, "n_heads": 2, "d_ff": 48,
                                                "max_seq_len": 32},
                                      "lengths": [0.05], "tune_length": 0.05}
     raw["ladder"]["run"].append("r24")
-    (repo_copy / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    out = dvc(repo_copy, "status", *sorted(expected(["r16", "r32", "r24"]))).stdout
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    out = dvc(repo, "status", *sorted(expected(["r16", "r32", "r24"]))).stdout
     stale = {line.strip().rstrip(":") for line in out.splitlines() if line and not line.startswith((" ", "\t"))}
     assert stale == (expected(["r24"]) - {"ladder_stats"}) | {"ladder_stats"}, out

@@ -3,7 +3,6 @@
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,42 +10,31 @@ import pytest
 from resonator.ladder import Ladder
 from resonator.params import load_params
 from tests.conftest import pinned_params
-from tests.fabricate import fabricate, fabricate_tokens_meta
+from tests.fabricate import build_paper, fabricated_results
 from tests.test_ladder_report import SMALL_LADDER, make
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def build(repo_root: Path, params: Path, results: Path, out: Path) -> str:
-    r = subprocess.run([sys.executable, "-m", "pipeline.paper", "--results", str(results), "--params", str(params),
-                        "--build", str(out.parent / (out.stem + "-build")), "--out", str(out)],
-                       cwd=repo_root, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True).stdout
+def text_of(pdf: Path) -> str:
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
     return re.sub(r"\s+", " ", text)
 
 
 @pytest.fixture(scope="module")
-def papers(tmp_path_factory, repo_root=REPO_ROOT):
+def papers(tmp_path_factory):
     if shutil.which("latexmk") is None:
         pytest.skip("latexmk not installed (./setup.sh installs it)")
     tmp = tmp_path_factory.mktemp("ladder-paper")
     params = pinned_params(tmp, "small", **SMALL_LADDER)
-    p = load_params(params)
-    fabricate(tmp / "runs", p.profile, p.groups, p.seeds)
-    fabricate_tokens_meta(tmp / "meta.json")
-    for stage in (["pipeline.design", "--meta", str(tmp / "meta.json")],
-                  ["pipeline.stats", "--runs-root", str(tmp / "runs")]):
-        r = subprocess.run([sys.executable, "-m", *stage, "--params", str(params), "--out", str(tmp / "results")],
-                           cwd=repo_root, capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-    plain = build(repo_root, params, tmp / "results", tmp / "plain.pdf")
+    results = fabricated_results(tmp, params)
+    plain = text_of(build_paper(params, results, tmp / "plain.pdf"))
     # the same study with the ladder's results beside it
-    shutil.copytree(tmp / "results", tmp / "with-ladder")
+    shutil.copytree(results, tmp / "with-ladder")
     _, args = make(tmp / "ladder", slope=0.02)
     from pipeline.ladder_stats import main as ladder_stats
     assert ladder_stats(args + ["--out", str(tmp / "with-ladder")]) == 0
-    texts = [build(repo_root, params, tmp / "with-ladder", tmp / f"ladder{i}.pdf") for i in range(2)]
+    texts = [text_of(build_paper(params, tmp / "with-ladder", tmp / f"ladder{i}.pdf")) for i in range(2)]
     return tmp, plain, texts
 
 

@@ -3,14 +3,13 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from resonator.params import load_params
 from tests.conftest import pinned_params
-from tests.fabricate import fabricate, fabricate_tokens_meta
+from tests.fabricate import build_paper, fabricated_results
 
 SECTIONS = ["main.tex"] + [f"sections/{p.name}"
                            for p in (Path(__file__).parents[1] / "paper" / "sections").glob("*.tex")]
@@ -37,34 +36,18 @@ def test_no_literal_results_in_text(repo_root):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from pathlib import Path
-    repo_root = Path(__file__).resolve().parents[1]
     tmp_path = tmp_path_factory.mktemp("paper")
     if shutil.which("latexmk") is None:
         pytest.skip("latexmk not installed (./setup.sh installs it)")
     params = pinned_params(tmp_path)
-    p = load_params(params)
-    fabricate(tmp_path / "runs", p.profile, p.groups, p.seeds)
-    fabricate_tokens_meta(tmp_path / "meta.json")
-    for stage in (["pipeline.design", "--meta", str(tmp_path / "meta.json")],
-                  ["pipeline.stats", "--runs-root", str(tmp_path / "runs")]):
-        r = subprocess.run([sys.executable, "-m", *stage, "--params", str(params), "--out", str(tmp_path / "results")],
-                           cwd=repo_root, capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-    pdfs = []
-    for i in range(2):
-        r = subprocess.run([sys.executable, "-m", "pipeline.paper", "--results", str(tmp_path / "results"),
-                            "--params", str(params),
-                            "--build", str(tmp_path / f"build{i}"), "--out", str(tmp_path / f"paper{i}.pdf")],
-                           cwd=repo_root, capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, r.stdout + r.stderr
-        pdfs.append(tmp_path / f"paper{i}.pdf")
-    return tmp_path, p, pdfs
+    results = fabricated_results(tmp_path, params)
+    pdfs = [build_paper(params, results, tmp_path / f"paper{i}.pdf") for i in range(2)]
+    return tmp_path, load_params(params), pdfs
 
 
 def test_every_macro_used_is_defined(built, repo_root):
     tmp_path, p, _ = built
-    gen = tmp_path / "build0" / "gen"
+    gen = tmp_path / "paper0-build" / "gen"
     defined = set()
     for f in gen.glob("*.tex"):
         defined |= set(re.findall(r"\\newcommand\{\\(res\w+)\}", f.read_text()))
@@ -87,7 +70,7 @@ def test_paper_is_reproducible_and_quotes_stats(built):
         assert f"{c['mean_diff']:.4f}".replace("-", "−") in text or f"{c['mean_diff']:.4f}" in text, h["id"]
         assert h["verdict"] in text
     assert "Small-scale CPU run" in text and "paper profile" in text.replace("\u00a0", " ")
-    log = (tmp_path / "build0" / "main.log").read_text(errors="replace")
+    log = (tmp_path / "paper0-build" / "main.log").read_text(errors="replace")
     assert "Overfull" not in log and "Underfull" not in log
     info = subprocess.run(["pdfinfo", str(pdfs[0])], capture_output=True, text=True).stdout
     assert re.search(r"^Title:\s+Are the Resonator", info, re.M) and re.search(r"^Author:\s+\S", info, re.M), info

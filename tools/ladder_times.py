@@ -23,8 +23,9 @@ from resonator.provenance import read_stamps
 
 
 def rung_times(lad: Ladder, rung: str, lay: LadderLayout) -> dict:
-    tune = [read_stamps(lay.tune_run(r, v, lr, s).stamps).get("train") or {}
-            for r, v, lr, s in lad.tuning_runs() if r == rung and lay.tune_run(r, v, lr, s).train_json.exists()]
+    tune = [read_stamps(run.stamps).get("train") or {}
+            for run in (lay.tune_run(r, v, lr, s) for r, v, lr, s in lad.tuning_runs() if r == rung)
+            if run.train_json.exists()]
     train_s = eval_s = 0.0
     finals = 0
     for r, v, s in lad.final_runs():

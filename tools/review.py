@@ -20,7 +20,7 @@ from reporting.numbers import fmt, fmt_ci, fmt_level, fmt_p
 from resonator.cli import run_main
 from resonator.errors import InputError
 from resonator.inputs import read_json
-from resonator.layout import Layout
+from resonator.layout import STAMPS_NAME, Layout
 from resonator.params import load_params
 from resonator.provenance import read_stamps
 
@@ -66,7 +66,7 @@ def amendment_lines(meta: dict) -> list[str]:
 
 def stats_commit(stats_json: Path) -> str | None:
     """The commit the stats stage ran at, from the stamps beside stats.json."""
-    return read_stamps(stats_json.with_name("stamps.json")).get("stats", {}).get("provenance", {}).get("commit")
+    return read_stamps(stats_json.with_name(STAMPS_NAME)).get("stats", {}).get("provenance", {}).get("commit")
 
 
 def main(argv=None) -> int:

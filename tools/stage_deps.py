@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from resonator.cli import run_main
-from resonator.code_deps import ROOT, closure, fingerprint, fingerprint_path
+from resonator.code_deps import ROOT, closure, fingerprint_path, outdated
 from resonator.code_deps import stage_modules as fingerprinted
 
 
@@ -52,12 +52,7 @@ def missing(root: Path = ROOT) -> dict[str, str]:
 
 def stale(root: Path = ROOT) -> list[str]:
     """Fingerprint files whose content is not what code_deps would write now."""
-    bad = []
-    for module in fingerprinted(root):
-        f = root / fingerprint_path(module)
-        if not f.is_file() or f.read_text() != fingerprint(module, root):
-            bad.append(fingerprint_path(module))
-    return bad
+    return [fingerprint_path(module) for module in outdated(root)]
 
 
 def main(argv=None) -> int:
