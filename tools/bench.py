@@ -8,7 +8,8 @@ Writes <out>/results_<device>.json and <out>/results_<device>.md. Not a test: nu
 the machine and on what else runs on it (the load average is recorded next to them).
 
 What is measured
-- Throughput: tokens/s of forward + backward (loss.backward(), no optimizer step), dropout 0,
+- Throughput: tokens/s of forward + backward (loss.backward(), no optimizer step), dropout 0, freed
+  memory kept as training keeps it (resonator.allocator),
   fixed batch, median of the timed iterations after warm-up iterations.
 - Peak memory. CUDA: torch.cuda.max_memory_allocated() (tensors only, not the allocator's
   cache). CPU: each configuration runs in a fresh process; we report the peak resident set
@@ -82,7 +83,9 @@ def rss_mb() -> float:
 def measure_one(size: dict, variant: str, device: str, dtype: str, compile_: bool, warmup: int, iters: int) -> dict:
     import torch
 
+    from resonator.allocator import keep_freed_memory
     from resonator.model import ModelConfig, build_model, count_params, flops_per_token
+    keep_freed_memory()   # as training does (resonator.train.train)
     s = dict(size)
     batch = s.pop("batch")
     base_rss = rss_mb()
