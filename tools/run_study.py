@@ -152,7 +152,11 @@ def ladder_chains(rung: str, variants: list[str], seeds: list[int], names: list[
     return [tune, select, final]
 
 
-def run_ladder(n: int, logs: Path, only: list[str] | None, commit_every: float | None) -> int:
+PHASES = ("tune", "select", "final")
+
+
+def run_ladder(n: int, logs: Path, only: list[str] | None, commit_every: float | None,
+               phases: tuple[str, ...] = PHASES) -> int:
     from resonator.ladder import Ladder
     lad = Ladder(load_params())
     lay = lad.layout
@@ -163,8 +167,9 @@ def run_ladder(n: int, logs: Path, only: list[str] | None, commit_every: float |
         return 1
     names = stage_names()
     for rung in rungs:
-        for phase, label in zip(ladder_chains(rung, lad.variants, lad.seeds, names), ("tune", "select", "final"),
-                                strict=True):
+        for phase, label in zip(ladder_chains(rung, lad.variants, lad.seeds, names), PHASES, strict=True):
+            if label not in phases:
+                continue
             failed = run_parallel(phase, n, logs, f"ladder {rung} {label}", committer)
             if failed:
                 print(f"{len(failed)} stage chain(s) of {rung} failed; rerun this command to retry them",
@@ -198,13 +203,17 @@ def main(argv=None) -> int:
     ap.add_argument("--rungs", nargs="+", help="with --ladder: only these rungs")
     ap.add_argument("--commit-every", type=float, metavar="MINUTES",
                     help="git-commit the finished runs' records and dvc.lock at most this often (default: never)")
+    ap.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES),
+                    help="with --ladder: only these phases of each rung (default all). Each finished chain "
+                         "costs a `dvc repro` call to skip (seconds each), so a rung whose tuning is done "
+                         "resumes faster with --phases final")
     args = ap.parse_args(argv)
     logs = Path(args.logs)
     logs.mkdir(parents=True, exist_ok=True)
     if not fingerprints_current(logs):
         return 1
     if args.ladder:
-        return run_ladder(args.jobs, logs, args.rungs, args.commit_every)
+        return run_ladder(args.jobs, logs, args.rungs, args.commit_every, tuple(args.phases))
     p = load_params()
     chains = [(f"train_{g}@{v}-{s}", f"eval_{g}@{v}-{s}") for g, v, s in jobs(p)]
     failed = run_parallel(chains, args.jobs, logs, "run", Committer(args.commit_every, [str(p.layout.runs)]))
