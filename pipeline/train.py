@@ -14,11 +14,7 @@ import dataclasses
 import os
 import sys
 
-import numpy as np
-
-from resonator.atomic import atomic_write_json
 from resonator.cli import run_main
-from resonator.errors import InputError
 from resonator.params import load_params
 
 
@@ -36,8 +32,8 @@ def main(argv=None) -> int:
     require_decidable(p)     # an undecidable registration never costs a run
 
     from resonator import batching
-    from resonator.launch import launch, under_launcher
-    from resonator.threads import run_slot, threads_for_run
+    from resonator.launch import under_launcher
+    from resonator.runner import launch_ranks, load_classes
     from resonator.tokenizer import verify_tokens
 
     lay, run = p.layout, p.layout.run(args.variant, args.seed)
@@ -50,16 +46,7 @@ def main(argv=None) -> int:
     tcfg = batching.resolve(tcfg, mcfg, world, where=f"profiles.{p.profile}.train")
     ph = p.active["phases"]
 
-    classes = None
-    if mcfg.kind == "resonator":
-        classes_path = lay.classes
-        if not classes_path.exists():
-            raise InputError(classes_path, "does not exist", "run `dvc repro phases` first")
-        try:
-            classes = np.load(classes_path)
-        except (ValueError, EOFError, OSError) as e:
-            raise InputError(classes_path, "is unreadable (truncated or corrupt)",
-                             "rebuild it: `dvc repro -f phases`") from e
+    classes = load_classes(mcfg, lay.classes)   # checked before any work, also by a launcher
 
     planned = p.runs()
     index = planned.index((args.variant, args.seed)) + 1 if (args.variant, args.seed) in planned else "?"
@@ -67,16 +54,11 @@ def main(argv=None) -> int:
     if world > 1 and not under_launcher():
         # Inputs are checked above, once; the launcher builds nothing else (no phase table,
         # provenance or model): the same command runs as `world` ranks, which do the work.
-        with run_slot() as others:
-            threads = max(1, threads_for_run(tcfg.num_threads, others) // world)
-            print(f"{label}: training as {world} processes x {threads} thread(s) "
-                  f"(micro-batch {tcfg.micro_batch}, {tcfg.grad_accum // world} per process per step; "
-                  f"{others} other run(s) going)", flush=True)
-            return launch("pipeline.train", list(argv if argv is not None else sys.argv[1:]), world, threads)
+        return launch_ranks("pipeline.train", list(argv if argv is not None else sys.argv[1:]), world, tcfg, label)
 
     from resonator.phases import run_phase_table
-    from resonator.provenance import provenance, split_stamps, write_stamps
-    from resonator.train import TrainingDivergedError, train
+    from resonator.provenance import provenance
+    from resonator.runner import train_recorded
     table = run_phase_table(mcfg, classes, args.seed, ph)
 
     fingerprint = {
@@ -85,40 +67,17 @@ def main(argv=None) -> int:
         "phases": ph, "max_chunks": tcfg.max_chunks,
         "data": {k: meta[k] for k in ("vocab_size", "eot_id", "splits")},
     }
-    record = {
+    head = {
         "profile": p.profile, "variant": args.variant, "seed": args.seed,
         "params_hash": p.hash, "prereg_hash": p.prereg_hash,
-        "config": fingerprint,
+        "config": fingerprint, "provenance": provenance(),
     }
-    stamps = {"provenance": provenance()}
-    run.dir.mkdir(parents=True, exist_ok=True)
-    try:
-        if under_launcher():
-            threads = int(os.environ.get("RESONATOR_THREADS", "1"))
-            metrics = train(mcfg, tcfg, tokens_dir, run.dir, seed=args.seed, phase_table=table,
-                            run_fingerprint=fingerprint, progress_label=label, threads=threads)
-        else:
-            with run_slot() as others:
-                threads = None if cuda else threads_for_run(tcfg.num_threads, others)
-                print(f"{label}: training ({threads or 'default'} CPU threads, micro-batch {tcfg.micro_batch} "
-                      f"x {tcfg.grad_accum}; {others} other run(s) going)", flush=True)
-                metrics = train(mcfg, tcfg, tokens_dir, run.dir, seed=args.seed, phase_table=table,
-                                run_fingerprint=fingerprint, progress_label=label, threads=threads)
-    except TrainingDivergedError as e:
-        # Recorded, not hidden: the statistics stage applies the pre-registered rule
-        # for diverged runs. The last good checkpoint stays in ckpt/last.pt.
+    record = train_recorded(run, mcfg, tcfg, tokens_dir, args.seed, table, fingerprint, head, label, cuda)
+    if record["diverged"]:
+        # Recorded, not hidden (see resonator.runner); an exit code only where asked for.
         if int(os.environ.get("RANK", "0")) == 0:
-            print(f"error: run {args.variant}/s{args.seed} diverged: {e}", file=sys.stderr)
-            record.update({"diverged": True, "error": str(e)})
-            write_stamps(run.stamps, "train", stamps)
-            atomic_write_json(run.train_json, record)
-            run.ckpt.mkdir(exist_ok=True)
-            run.final.unlink(missing_ok=True)  # an earlier run's, not this one's
+            print(f"error: run {args.variant}/s{args.seed} diverged: {record['error']}", file=sys.stderr)
         return 0 if os.environ.get("RESONATOR_FAIL_ON_DIVERGENCE") != "1" else 3
-    record, timing = split_stamps({**record, "diverged": False, "metrics": metrics})
-    if int(os.environ.get("RANK", "0")) == 0:
-        write_stamps(run.stamps, "train", stamps | timing)
-        atomic_write_json(run.train_json, record)
     return 0
 
 

@@ -71,9 +71,9 @@ def main(argv=None) -> int:
     lad = Ladder(p)
     from resonator import batching
     from resonator import ladder_train as lt
-    from resonator.launch import launch, under_launcher
+    from resonator.launch import under_launcher
     from resonator.provenance import provenance
-    from resonator.threads import run_slot, threads_for_run
+    from resonator.runner import launch_ranks, train_recorded
     from resonator.tokenizer import verify_tokens
 
     data = Layout(lad.profile)
@@ -108,18 +108,15 @@ def main(argv=None) -> int:
             if prev is not None and lt.chain(prev, run, blob):
                 print(f"{label}: continues from {prev.last}", flush=True)
         if world > 1 and not under_launcher():
-            with run_slot() as others:
-                threads = max(1, threads_for_run(tc.num_threads, others) // world)
-                print(f"{label}: training as {world} processes x {threads} thread(s)", flush=True)
-                rc = launch("pipeline.train_rung", argv + ["--length", str(x)], world, threads)
+            rc = launch_ranks("pipeline.train_rung", argv + ["--length", str(x)], world, tc, label)
             if rc:
                 return rc
             rec = read_json(run.train_json, "rerun the stage")
         else:
             if table is None:
                 table = lt.phase_table_for(mc, data.classes, args.seed, phases)
-            rec = lt.train_length(run, mc, tc, data.tokens, args.seed, table, blob,
-                                  record | {"provenance": provenance()}, label, cuda)
+            rec = train_recorded(run, mc, tc, data.tokens, args.seed, table, blob,
+                                 record | {"provenance": provenance()}, label, cuda)
         prev, diverged = run, (rec if rec.get("diverged") else None)
     if under_launcher():
         return 0

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from resonator.atomic import atomic_torch_save, atomic_write_json, atomic_write_text
 from resonator.inputs import read_json
-from resonator.provenance import read_stamps, split_stamps, write_stamps
+from resonator.provenance import read_stamps, write_stamps
 
 SELECTION_WINDOWS = "every validation window"   # what a tuning run's selection loss averages over
 
@@ -123,44 +123,6 @@ def is_finite(x) -> bool:
 
 def phase_table_for(mc, classes_path: Path, seed: int, phases: dict):
     """The run's phase table (None for a standard model), as pipeline.train builds it."""
-    if mc.kind != "resonator":
-        return None
-    import numpy as np
-
-    from resonator.errors import InputError
     from resonator.phases import run_phase_table
-    if not classes_path.exists():
-        raise InputError(classes_path, "does not exist", "run `dvc repro phases` first")
-    return run_phase_table(mc, np.load(classes_path), seed, phases)
-
-
-def train_length(run, mc, tc, tokens_dir: Path, seed: int, table, blob: dict, record: dict, label: str,
-                 cuda: bool = False) -> dict:
-    """Train one length into run.dir (resuming its state if there is one) and write its record
-    (rank 0). A diverged run is a result: recorded, final weights removed, exit code 0."""
-    import os
-
-    from resonator.launch import under_launcher
-    from resonator.threads import run_slot, threads_for_run
-    from resonator.train import TrainingDivergedError, train
-    run.dir.mkdir(parents=True, exist_ok=True)
-    record = dict(record)
-    try:
-        if under_launcher():
-            metrics = train(mc, tc, tokens_dir, run.dir, seed=seed, phase_table=table, run_fingerprint=blob,
-                            progress_label=label, threads=int(os.environ.get("RESONATOR_THREADS", "1")))
-        else:
-            with run_slot() as others:
-                threads = None if cuda else threads_for_run(tc.num_threads, others)
-                metrics = train(mc, tc, tokens_dir, run.dir, seed=seed, phase_table=table, run_fingerprint=blob,
-                                progress_label=label, threads=threads)
-        record.update(diverged=False, metrics=metrics)
-    except TrainingDivergedError as e:
-        record.update(diverged=True, error=str(e))
-        if int(os.environ.get("RANK", "0")) == 0:
-            run.final.unlink(missing_ok=True)
-    record, stamps = split_stamps(record)
-    if int(os.environ.get("RANK", "0")) == 0:
-        write_stamps(run.stamps, "train", stamps)
-        atomic_write_json(run.train_json, record)
-    return record
+    from resonator.runner import load_classes
+    return run_phase_table(mc, load_classes(mc, classes_path), seed, phases)

@@ -12,6 +12,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+# Each pytest-xdist worker counts only its own runs (resonator.threads' slot files): the tests
+# that check how runs share the cores must not see the other worker's runs.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    import tempfile
+    os.environ["RESONATOR_SLOTS_DIR"] = os.path.join(
+        tempfile.gettempdir(), f"resonator-runs-{os.getpid()}-{os.environ['PYTEST_XDIST_WORKER']}")
 
 try:
     import torch
@@ -130,11 +136,17 @@ def tiny_study_params(raw: dict) -> dict:
             "ladder.variants": ["standard", "resonator_phonetic"]}
 
 
+# Mark every test that uses `study_copy` with this group: pytest-xdist (--dist loadgroup) then
+# runs them on one worker, which builds the tiny study once.
+SHARES_TINY_STUDY = pytest.mark.xdist_group("tiny_study")
+
+
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory) -> Path:
     """A repository copy with the tiny study built by one `dvc repro` (to the paper; to `stats`
-    where latexmk is missing), once per session: the DVC tests start from copies of it
-    (`study_copy`) instead of each rebuilding data, runs and evaluations."""
+    where latexmk is missing), once per session (per xdist worker: see SHARES_TINY_STUDY): the
+    DVC tests start from copies of it (`study_copy`) instead of each rebuilding data, runs and
+    evaluations."""
     import yaml
     repo = make_repo_copy(tmp_path_factory.mktemp("tiny-study") / "repo")
     set_params(repo, **tiny_study_params(yaml.safe_load((repo / "params.yaml").read_text())))
@@ -143,8 +155,11 @@ def tiny_study(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def study_copy(tiny_study, tmp_path) -> Path:
+def study_copy(request, tmp_path) -> Path:
     """A private copy of the shared tiny study (git, DVC cache and every output)."""
+    groups = [m.kwargs.get("name", m.args[0] if m.args else None) for m in request.node.iter_markers("xdist_group")]
+    assert "tiny_study" in groups, f"{request.node.nodeid} uses study_copy: mark it SHARES_TINY_STUDY"
+    tiny_study = request.getfixturevalue("tiny_study")
     dst = tmp_path / "study"
     shutil.copytree(tiny_study, dst, symlinks=True)
     return dst

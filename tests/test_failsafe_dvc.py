@@ -16,9 +16,9 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import dvc, set_params
+from tests.conftest import SHARES_TINY_STUDY, dvc, set_params
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, SHARES_TINY_STUDY]
 
 TRAIN = "train_core@standard-0"
 RUN = Path("runs/tiny/standard/s0")

@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from tests.conftest import dvc, set_params
+from tests.conftest import SHARES_TINY_STUDY, dvc, set_params
 
 pytestmark = pytest.mark.slow
 
@@ -27,6 +27,7 @@ def test_bad_params_stop_the_stage(repo_copy):
     assert not (repo_copy / "data" / "tiny" / "corpus").exists()
 
 
+@SHARES_TINY_STUDY
 def test_full_pipeline_tiny(study_copy):
     """data -> tokenizer -> phases -> train -> lm-eval -> stats -> paper (one `dvc repro` of the
     shared tiny study, conftest.tiny_study), then only new runs rerun."""
