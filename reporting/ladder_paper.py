@@ -41,7 +41,7 @@ def results_body() -> str:
                "the registered trend test (Table~\\ref{tab:ladder-trend}).", "tab:ladder-verdicts"),
         _table("gen/ladder/table_detail.tex", "Every cell's numbers: paired difference, Holm-level and unadjusted "
                "95\\% sign-flip intervals, margin, the design MDE (pilot sd) and the observed MDE (these seeds' "
-               "sd).", "tab:ladder-detail"),
+               "sd); cells without runs yet are left out.", "tab:ladder-detail"),
         _table("gen/ladder/table_trend.tex", "The trend test: per hypothesis and term, the slope of A $-$ B per "
                "decade of parameters or tokens (mean of the seeds' own slopes), its sign-flip interval at the "
                "Bonferroni level that decides, the seed-bootstrap interval reported beside it, and the change "

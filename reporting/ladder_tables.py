@@ -42,10 +42,14 @@ def verdicts_md(doc: dict) -> str:
 
 
 def _rows(doc: dict) -> list[tuple[dict, dict, dict]]:
-    """(cell, record, design row) for every hypothesis in every cell, hypothesis-major."""
+    """(cell, record, design row) for every hypothesis in every cell with runs, hypothesis-major: a
+    registered cell not trained yet has no numbers, and its procedure's "inconclusive" would read as
+    a finding (the verdict table marks such cells --)."""
     out = []
     for hid in doc["meta"]["hypotheses"]:
         for c in doc["cells"]:
+            if not c["n_runs"]:
+                continue
             design = next(d for d in c["analysis"]["design"] if d["id"] == hid)
             out.append((c, _record(c, hid), design))
     return out

@@ -78,7 +78,11 @@ def test_a_rung_without_runs_is_reported_not_guessed(tmp_path):
     d256 = next(c for c in doc["cells"] if c["rung"] == "d256")
     assert d256["n_runs"] == 0 and all(r["verdict"] == "inconclusive" for r in d256["analysis"]["hypotheses"])
     assert all("d256 e0.5" not in s["verdicts"] for s in doc["stability"].values())
-    assert "--" in (d / "out" / "small" / "ladder" / "tex" / "table_verdicts.tex").read_text()
+    tex = d / "out" / "small" / "ladder" / "tex"
+    assert "--" in (tex / "table_verdicts.tex").read_text()
+    # the numbers' table has no row for it (its "inconclusive" would read as a finding)
+    detail = (tex / "table_detail.tex").read_text()
+    assert "d64 e2.4" in detail and "d256" not in detail
 
 
 def test_measured_times_add_up_the_stamps(tmp_path):
