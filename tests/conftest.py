@@ -136,15 +136,17 @@ def tiny_study_params(raw: dict) -> dict:
             "ladder.variants": ["standard", "resonator_phonetic"]}
 
 
-# Mark every test that uses `study_copy` with this group: pytest-xdist (--dist loadgroup) then
-# runs them on one worker, which builds the tiny study once.
-SHARES_TINY_STUDY = pytest.mark.xdist_group("tiny_study")
+# The only module that uses `study_copy`: pytest-xdist's `--dist loadfile` runs a module on one
+# worker, so the tiny study is built once. (`--dist loadgroup` with xdist_group marks would allow
+# several modules, but pytest-xdist 3.8 loses the group under pytest 9: measured, the groups
+# were split and the study built twice.)
+STUDY_MODULE = "tests.test_study_dvc"
 
 
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory) -> Path:
     """A repository copy with the tiny study built by one `dvc repro` (to the paper; to `stats`
-    where latexmk is missing), once per session (per xdist worker: see SHARES_TINY_STUDY): the
+    where latexmk is missing), once per session (per xdist worker: see STUDY_MODULE): the
     DVC tests start from copies of it (`study_copy`) instead of each rebuilding data, runs and
     evaluations."""
     import yaml
@@ -157,8 +159,8 @@ def tiny_study(tmp_path_factory) -> Path:
 @pytest.fixture
 def study_copy(request, tmp_path) -> Path:
     """A private copy of the shared tiny study (git, DVC cache and every output)."""
-    groups = [m.kwargs.get("name", m.args[0] if m.args else None) for m in request.node.iter_markers("xdist_group")]
-    assert "tiny_study" in groups, f"{request.node.nodeid} uses study_copy: mark it SHARES_TINY_STUDY"
+    assert request.module.__name__ == STUDY_MODULE, \
+        f"{request.node.nodeid} uses study_copy: put it in {STUDY_MODULE} (see STUDY_MODULE)"
     tiny_study = request.getfixturevalue("tiny_study")
     dst = tmp_path / "study"
     shutil.copytree(tiny_study, dst, symlinks=True)

@@ -1,11 +1,15 @@
-"""Fail-safe under DVC itself: a `dvc repro` that fails (bad params, bad hypothesis, bad
-profile), is killed, or runs beside another one leaves every finished output as it was;
-a killed training resumes from ckpt/last.pt and ends with the same weights.
+"""The DVC tests that start from the tiny study (conftest.tiny_study, one `dvc repro` to the
+paper, built once per session and per pytest-xdist worker: this module is the only user of it,
+and `--dist loadfile` keeps a module on one worker). Each test works on its own copy.
 
-Each case works on its own copy of the tiny study the DVC tests share (conftest.tiny_study,
-built once per session)."""
+The full pipeline: data -> tokenizer -> phases -> train -> lm-eval -> stats -> paper, then only new
+runs rerun. Fail-safe under DVC itself: a `dvc repro` that fails (bad params, bad hypothesis, bad
+profile), is killed, or runs beside another one leaves every finished output as it was; a killed
+training resumes from ckpt/last.pt and ends with the same weights."""
 import hashlib
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,9 +20,9 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import SHARES_TINY_STUDY, dvc, set_params
+from tests.conftest import dvc, set_params
 
-pytestmark = [pytest.mark.slow, SHARES_TINY_STUDY]
+pytestmark = pytest.mark.slow
 
 TRAIN = "train_core@standard-0"
 RUN = Path("runs/tiny/standard/s0")
@@ -167,14 +171,16 @@ def test_killed_repro_resumes_to_the_same_weights_and_a_second_repro_is_refused(
 
     proc = dvc_popen(repo, "repro", TRAIN)
     wait_for(lambda: running_stage(repo, proc.pid), proc, "the stage to start")
-    # the same dvc repro again while the first one runs the stage: DVC's stage lock
+    # freeze the whole process group (dvc and the stage) right after the new run's first checkpoint
+    # (by content, not inode: the file system may give the new file the old one's inode number), so
+    # that it cannot finish while the second dvc repro starts (seconds, more on a busy machine)
+    wait_for(lambda: state_fingerprint(last) not in (None, old_fingerprint), proc, "a checkpoint")
+    os.killpg(proc.pid, signal.SIGSTOP)
+    assert proc.poll() is None, "training ended before the kill; raise max_steps"
+    # the same dvc repro again while the first one holds the stage: DVC's stage lock
     # (.dvc/tmp/rwlock) refuses it at once ("... is busy, it is being blocked by: (PID ...)")
     second = dvc(repo, "repro", TRAIN, check=False)
     assert second.returncode != 0 and "is busy" in second.stdout + second.stderr, second.stdout + second.stderr
-    # kill the whole process group (dvc and the stage) right after the new run's first checkpoint
-    # (by content, not inode: the file system may give the new file the old one's inode number)
-    wait_for(lambda: state_fingerprint(last) not in (None, old_fingerprint), proc, "a checkpoint")
-    assert proc.poll() is None, "training ended before the kill; raise max_steps"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     first_out = proc.stdout.read()
@@ -197,3 +203,37 @@ def test_killed_repro_resumes_to_the_same_weights_and_a_second_repro_is_refused(
     assert model_tensors_sha(final) == resumed_sha
     assert (repo / RUN / "curve.tsv").read_text() == resumed_curve
     assert "changed" not in run_dvc(repo, "status", TRAIN).stdout
+
+
+def test_full_pipeline_tiny(study_copy):
+    """data -> tokenizer -> phases -> train -> lm-eval -> stats -> paper (one `dvc repro` of the
+    shared tiny study, conftest.tiny_study), then only new runs rerun."""
+    if shutil.which("latexmk") is None:
+        pytest.skip("latexmk not installed: the paper stage needs it (./setup.sh installs it)")
+    repo = study_copy
+    data = repo / "data" / "tiny"
+    for split in ("train", "val", "test"):
+        assert (data / "corpus" / f"{split}.jsonl").stat().st_size > 0
+        assert (data / "tokens" / f"{split}.bin").stat().st_size > 0
+    assert (data / "tokenizer" / "tokenizer.json").exists()
+    assert (data / "phases" / "classes.npy").exists()
+    for name in ("prepare", "tokenize", "phases"):
+        json.loads((repo / "metrics" / "tiny" / f"{name}.json").read_text())
+    stats = json.loads((repo / "results" / "tiny" / "stats.json").read_text())
+    assert [h["id"] for h in stats["hypotheses"]] == ["H0", "H1a", "H3"]
+    h1a = stats["hypotheses"][1]
+    assert h1a["comparison"]["n"] == 2 and h1a["verdict"] in ("better", "worse", "equivalent", "inconclusive")
+    for v in ("standard", "resonator_phonetic"):
+        run = repo / "runs" / "tiny" / v / "s1"
+        assert (run / "ckpt" / "final.pt").exists()
+        assert json.loads((run / "eval.json").read_text())["metrics"]["lm_test/bits_per_byte"] > 0
+    assert (repo / "paper" / "paper.pdf").stat().st_size > 10_000
+    # a second repro does nothing: every stage, the data stages included, is cached
+    assert "changed" not in dvc(repo, "status", "--with-deps", "paper").stdout
+    # adding a seed runs only the new (variant, seed) pairs and the stages downstream of all runs
+    set_params(repo, **{"seeds.core": [0, 1, 2]})
+    out = dvc(repo, "status", "--with-deps", "paper").stdout
+    stale = {line.strip().rstrip(":") for line in out.splitlines() if line and not line.startswith((" ", "\t"))}
+    assert {s for s in stale if s.startswith(("train_", "eval_"))} == {
+        f"{stage}_core@{v}-2" for stage in ("train", "eval") for v in ("standard_notebook", "standard",
+                                                                       "resonator_phonetic")}, out
