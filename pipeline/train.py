@@ -58,7 +58,7 @@ def main(argv=None) -> int:
 
     from resonator.phases import run_phase_table
     from resonator.provenance import provenance
-    from resonator.runner import train_recorded
+    from resonator.runner import is_rank0, train_recorded
     table = run_phase_table(mcfg, classes, args.seed, ph)
 
     fingerprint = {
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     record = train_recorded(run, mcfg, tcfg, tokens_dir, args.seed, table, fingerprint, head, label, cuda)
     if record["diverged"]:
         # Recorded, not hidden (see resonator.runner); an exit code only where asked for.
-        if int(os.environ.get("RANK", "0")) == 0:
+        if is_rank0():
             print(f"error: run {args.variant}/s{args.seed} diverged: {record['error']}", file=sys.stderr)
         return 0 if os.environ.get("RESONATOR_FAIL_ON_DIVERGENCE") != "1" else 3
     return 0

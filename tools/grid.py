@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from resonator.cli import run_main
 from resonator.params import load_params
+from resonator.runner import is_rank0
 
 STAGES = ("train", "evaluate")
 
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     overrides = {"profile": args.profile} if args.profile else None
     p = load_params(args.params, overrides=overrides)
     runs = select(p.runs(), args.variants, args.seeds, args.shard)
-    rank0 = int(os.environ.get("RANK", "0")) == 0
+    rank0 = is_rank0()
     for variant, seed in runs:
         run_dir = p.layout.run(variant, seed).dir
         for stage in args.stages:

@@ -29,6 +29,7 @@ from resonator.cli import run_main
 from resonator.ladder import Ladder
 from resonator.layout import Layout
 from resonator.params import load_params
+from resonator.runner import is_rank0
 
 
 def rank_main(args, lad: Ladder) -> int:
@@ -50,7 +51,7 @@ def rank_main(args, lad: Ladder) -> int:
     threads = int(os.environ.get("RESONATOR_THREADS", "1")) if under_launcher() else args.threads
     m = train(mc, tc, data.tokens, Path(args.scratch), seed=0, phase_table=table, threads=threads,
               progress_label=f"[bench {args.rung}] {args.variant}")
-    if int(os.environ.get("RANK", "0")) == 0:
+    if is_rank0():
         atomic_write_json(Path(args.scratch) / "metrics.json", m)
     return 0
 
