@@ -27,6 +27,8 @@ from resonator.ladder import Ladder
 from resonator.layout import LadderLayout
 from resonator.params import load_params
 
+NOT_RUN = "not run"   # verdicts.json's word for a registered cell with no runs yet
+
 
 def flat_verdicts(doc: dict) -> dict:
     """verdicts.json, for `dvc metrics show`: per cell and hypothesis the verdict and difference;
@@ -35,7 +37,9 @@ def flat_verdicts(doc: dict) -> dict:
     for c in doc["cells"]:
         for r in c["analysis"]["hypotheses"]:
             cmp_ = r["comparison"] or {}
-            out.setdefault(c["label"], {})[r["id"]] = {"verdict": r["verdict"], "n": cmp_.get("n", 0),
+            # a registered cell without runs yet: the procedure's "inconclusive" would read as a finding
+            verdict = r["verdict"] if c["n_runs"] else NOT_RUN
+            out.setdefault(c["label"], {})[r["id"]] = {"verdict": verdict, "n": cmp_.get("n", 0),
                                                        "diff": cmp_.get("mean_diff")}
     for t in doc["trends"]:
         for term, s in (t.get("slopes") or {}).items():

@@ -28,9 +28,9 @@ def tuning_losses(lad: Ladder, rung: str, variant: str) -> dict:
     """{lr: {seed: selection loss}} of the planned tuning runs; a missing one is an error naming its stage."""
     out = {}
     for lr in lad.lr_grid:
+        stage = f"tune@{rung}-{variant}-{lr!s}"
         for s in lad.tune_seeds:
             run = lad.layout.tune_run(rung, variant, lr, s)
-            stage = f"tune@{rung}-{variant}-{lr!s}-{s}"
             rec = read_json(run.train_json, f"rerun it: `dvc repro -s {stage}`",
                             missing_fix=f"run it first: `dvc repro -s {stage}` (or `dvc repro select_lr`)")
             value = selection_value(rec)

@@ -1,12 +1,14 @@
 """DVC stages `tune` and `train_rung`: one run of the ladder (issue 18), with the project's
 training loop unchanged.
 
-    python -m pipeline.train_rung --rung d128 --variant standard --lr 0.002 --seed 100   # tuning
+    python -m pipeline.train_rung --rung d128 --variant standard --lr 0.002              # tuning
+    python -m pipeline.train_rung --rung d128 --variant standard --lr 0.002 --seed 100   # one tuning run
     python -m pipeline.train_rung --rung d128 --variant standard --seed 3                # final
 
-Tuning (--lr): the rung's tune_length at one learning rate of ladder.lr_grid, on a tuning
-seed; reads the train and validation splits only (never the test split), adds to train.json
-the selection loss over every validation window and removes its checkpoints:
+Tuning (--lr): the rung's tune_length at one learning rate of ladder.lr_grid, on each tuning
+seed in turn (ladder.tune_seeds; --seed: that one only, a tuning seed); reads the train and
+validation splits only (never the test split), adds to train.json the selection loss over
+every validation window and removes its checkpoints:
 runs/ladder/<P>/tune/<rung>/<variant>/lr<lr>/s<seed>/{train.json, curve.tsv}.
 Final: refuses while the ladder is a draft. Trains every length of the rung in turn at the
 learning rate select_lr chose (results/<P>/ladder/lr/<rung>/<variant>.json), each longer length
@@ -60,15 +62,30 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rung", required=True)
     ap.add_argument("--variant", required=True)
-    ap.add_argument("--seed", type=int, required=True)
-    ap.add_argument("--lr", type=float, help="a tuning run at this learning rate of ladder.lr_grid")
+    ap.add_argument("--seed", type=int, help="the run's seed (required for a final run; tuning: every tuning seed)")
+    ap.add_argument("--lr", type=float, help="tuning runs at this learning rate of ladder.lr_grid")
     ap.add_argument("--length", type=float, help=argparse.SUPPRESS)   # one length, in a rank started by this command
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args(argv)
     argv = list(argv if argv is not None else sys.argv[1:])
-
     p = load_params(args.params)
     lad = Ladder(p)
+    if args.seed is not None:
+        return run(lad, args, argv)
+    if args.lr is None:
+        ap.error("a final run needs --seed")
+    # One DVC stage per (rung, variant, rate), its tuning seeds one after another: a third of
+    # the stages of one per run (dvc.yaml says why).
+    for seed in lad.tune_seeds:
+        rc = run(lad, argparse.Namespace(**{**vars(args), "seed": seed}), argv + ["--seed", str(seed)])
+        if rc:
+            return rc
+    return 0
+
+
+def run(lad: Ladder, args, argv: list[str]) -> int:
+    """One run: a tuning run (args.lr set) or a final run's lengths, in this process or as ranks."""
+    p = lad.p
     from resonator import batching
     from resonator import ladder_train as lt
     from resonator.launch import under_launcher

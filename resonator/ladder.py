@@ -153,8 +153,9 @@ class Ladder:
     def require_registered(self, vocab_size: int | None = None) -> None:
         """Final runs wait for the registration: a draft refuses them in one line. A registered
         ladder that misses the issue's minimums is refused too (or warned, with checks: warn)."""
-        import os
         import sys
+
+        from resonator.runner import is_rank0
         if not self.registered:
             raise ProjectError(f"{self.p.path}: key 'ladder.status'",
                                "is draft: the ladder's final runs wait for its registration", REGISTER_FIX)
@@ -164,7 +165,7 @@ class Ladder:
                                "grow the registration, or set ladder.checks: warn for a dry run")
             if self.raw.get("checks", "refuse") == "refuse":
                 raise err
-            if os.environ.get("RANK", "0") == "0":        # once per run, not once per process
+            if is_rank0():                                   # once per run, not once per process
                 print(f"warning: {err.where}: {err.what}; continuing because ladder.checks is 'warn'", file=sys.stderr)
 
 

@@ -254,9 +254,13 @@ class LadderLayout:
     def runs(self) -> Path:
         return Path(self.runs_base or self.root / "runs") / "ladder" / self.profile
 
+    def tune_rate(self, rung: str, variant: str, lr: float) -> Path:
+        """The tuning runs at one rate (the output of its tune stage), one folder per tuning seed."""
+        return self.runs / "tune" / rung / variant / lr_tag(lr)
+
     def tune_run(self, rung: str, variant: str, lr: float, seed: int) -> RunLayout:
         """A tuning run: train.json and curve.tsv stay, its checkpoints are removed when it ends."""
-        return RunLayout(self.runs / "tune" / rung / variant / lr_tag(lr) / f"s{seed}", variant, int(seed))
+        return RunLayout(self.tune_rate(rung, variant, lr) / f"s{seed}", variant, int(seed))
 
     def final_run(self, rung: str, variant: str, seed: int) -> FinalRun:
         return FinalRun(self.runs / "final" / rung / variant / f"s{seed}", rung, variant, int(seed))

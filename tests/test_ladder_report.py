@@ -78,6 +78,9 @@ def test_a_rung_without_runs_is_reported_not_guessed(tmp_path):
     d256 = next(c for c in doc["cells"] if c["rung"] == "d256")
     assert d256["n_runs"] == 0 and all(r["verdict"] == "inconclusive" for r in d256["analysis"]["hypotheses"])
     assert all("d256 e0.5" not in s["verdicts"] for s in doc["stability"].values())
+    flat = json.loads((d / "out" / "small" / "ladder" / "verdicts.json").read_text())
+    assert {v["verdict"] for v in flat["d256 e0.5"].values()} == {"not run"}
+    assert "not run" not in {v["verdict"] for v in flat["d64 e2.4"].values()}
     tex = d / "out" / "small" / "ladder" / "tex"
     assert "--" in (tex / "table_verdicts.tex").read_text()
     # the numbers' table has no row for it (its "inconclusive" would read as a finding)

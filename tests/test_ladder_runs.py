@@ -89,6 +89,23 @@ def test_tuning_runs_without_the_test_split(template, tmp_path, monkeypatch):
         train_rung(["--rung", "r16", "--variant", "standard", "--lr", "0.002", "--seed", "0"])
 
 
+def test_a_tuning_stage_runs_each_tuning_seed_as_its_own_run(template, tmp_path, monkeypatch):
+    """The tune stage's command (no --seed) runs every tuning seed in turn, each the run that
+    --seed gives alone (byte-identical record and curve); a final run still needs its seed."""
+    d = stage_copy(template, tmp_path, "stage", **{"ladder.tune_seeds": [100, 101]})
+    monkeypatch.chdir(d)
+    lad, lay = ladder_of(d)
+    assert train_rung(["--rung", "r16", "--variant", "standard", "--lr", "0.002"]) == 0
+    runs = [lay.tune_run("r16", "standard", 0.002, s) for s in (100, 101)]
+    stage = [(r.train_json.read_bytes(), r.curve.read_bytes()) for r in runs]
+    assert all(json.loads(t)["selection"]["val_loss"] > 0 for t, _ in stage) and stage[0] != stage[1]
+    shutil.rmtree(runs[1].dir)
+    assert train_rung(["--rung", "r16", "--variant", "standard", "--lr", "0.002", "--seed", "101"]) == 0
+    assert (runs[1].train_json.read_bytes(), runs[1].curve.read_bytes()) == stage[1]
+    with pytest.raises(SystemExit):
+        train_rung(["--rung", "r16", "--variant", "standard"])
+
+
 def test_select_lr_refuses_an_edge_with_the_value_to_add(template, tmp_path, monkeypatch):
     d = stage_copy(template, tmp_path, "edge", **{"ladder.checks": "refuse"})
     monkeypatch.chdir(d)

@@ -141,12 +141,7 @@ def stage_names() -> list[str]:
 def ladder_chains(rung: str, variants: list[str], seeds: list[int], names: list[str]) -> list[list[tuple[str, ...]]]:
     """The rung's phases, each a list of chains that may run at once: every tuning run; every
     learning-rate selection; every (seed, variant)'s final run then its evaluation, seed-major."""
-    # a (variant, rate)'s tuning seeds go to DVC in one call
-    by_rate: dict[str, list[str]] = {}
-    for n in names:
-        if n.startswith(f"tune@{rung}-"):
-            by_rate.setdefault(n.rsplit("-", 1)[0], []).append(n)
-    tune = [tuple(group) for group in by_rate.values()]
+    tune = [(n,) for n in names if n.startswith(f"tune@{rung}-")]
     select = [(f"select_lr@{rung}-{v}",) for v in variants]
     final = [(f"train_rung@{rung}-{v}-{s}", f"eval_rung@{rung}-{v}-{s}") for s in seeds for v in variants]
     return [tune, select, final]
