@@ -14,7 +14,7 @@ code_deps stage (a `dvc repro -s` skips upstream stages). Afterwards
 `dvc repro` runs what is left (stats, analyze, paper).
 
 With --ladder, each rung in ladder.run goes in three phases, each N calls at once: every
-tuning run (a (variant, rate)'s tuning seeds in one call), every learning-rate selection, then
+tuning stage (a (variant, rate), its tuning seeds in turn), every learning-rate selection, then
 every (seed, variant)'s final run and its evaluation, seed-major; then ladder_stats. A rung
 finishes before the next starts, so an interrupted ladder resumes with whole rungs committed.
 
