@@ -120,6 +120,14 @@ def test_a_tuning_stage_runs_each_tuning_seed_as_its_own_run(template, tmp_path,
     assert e.value.code == 2                                       # argparse: a final run needs --seed
 
 
+def test_select_lr_names_the_tuning_stage_of_a_missing_run(template, tmp_path, monkeypatch):
+    d = stage_copy(template, tmp_path, "missing")
+    monkeypatch.chdir(d)
+    with pytest.raises(ProjectError) as e:
+        select_lr(["--rung", "r16", "--variant", "standard"])
+    assert "dvc repro -s tune@r16-standard-0.0005`" in e.value.line()
+
+
 def test_select_lr_refuses_an_edge_with_the_value_to_add(template, tmp_path, monkeypatch):
     d = stage_copy(template, tmp_path, "edge", **{"ladder.checks": "refuse"})
     monkeypatch.chdir(d)
