@@ -13,9 +13,10 @@ runs/ladder/<P>/tune/<rung>/<variant>/lr<lr>/s<seed>/{train.json, curve.tsv}.
 Final: refuses while the ladder is a draft. Trains every length of the rung in turn at the
 learning rate select_lr chose (results/<P>/ladder/lr/<rung>/<variant>.json), each longer length
 continuing the shorter one's state (resonator.ladder_train); a length already trained with the
-same config is kept. Writes runs/ladder/<P>/final/<rung>/<variant>/s<seed>/{work/, train.json,
-curve.tsv}. With the profile's `processes` > 1 each length runs as that many ranks (as
-pipeline.train does); --length is how this command starts them.
+same config by the same code is kept (so is a finished tuning run). Writes
+runs/ladder/<P>/final/<rung>/<variant>/s<seed>/{work/, train.json, curve.tsv}. With the
+profile's `processes` > 1 each length runs as that many ranks (as pipeline.train does);
+--length is how this command starts them.
 """
 from __future__ import annotations
 
@@ -68,12 +69,11 @@ def main(argv=None) -> int:
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args(argv)
     argv = list(argv if argv is not None else sys.argv[1:])
-    p = load_params(args.params)
-    lad = Ladder(p)
+    if args.seed is None and args.lr is None:
+        ap.error("a final run needs --seed")
+    lad = Ladder(load_params(args.params))
     if args.seed is not None:
         return run(lad, args, argv)
-    if args.lr is None:
-        ap.error("a final run needs --seed")
     # One DVC stage per (rung, variant, rate), its tuning seeds one after another: a third of
     # the stages of one per run (dvc.yaml says why).
     for seed in lad.tune_seeds:
@@ -105,40 +105,43 @@ def run(lad: Ladder, args, argv: list[str]) -> int:
     phases = rp.active["phases"]
     head = {"ladder": True, "tuning": tuning, "profile": lad.profile, "rung": args.rung, "variant": args.variant,
             "seed": args.seed, "lr": lr, "ladder_hash": p.ladder_hash, "prereg_hash": p.prereg_hash}
+    code = lt.code_version()
     table = None
     prev, diverged = None, None
     for x in ([args.length] if args.length is not None else lengths):
-        run = runs[x]
+        run_x = runs[x]
         tc = batching.resolve(dataclasses.replace(base, epochs=x), mc, world, where=f"profiles.{lad.profile}.train")
         blob = lt.fingerprint(lad.profile, args.rung, args.variant, args.seed, mc, tc, world, phases, meta)
         record = {**head, "length": x, "config": blob | {"epochs": x}}
         label = f"[ladder {args.rung}] {args.variant} s{args.seed} {length_tag(x)} lr {lr:g}"
         if not under_launcher():
             if diverged is not None:
-                atomic_write_json(run.train_json, lt.diverged_later(diverged, x))
+                atomic_write_json(run_x.train_json, lt.diverged_later(diverged, x))
                 continue
-            done = None if tuning else lt.finished_record(run, record["config"])
+            done = lt.finished_record(run_x, record["config"], code, tuning)
             if done:
-                print(f"{label}: already trained with this config, kept", flush=True)
-                prev, diverged = run, (done if done.get("diverged") else None)
+                print(f"{label}: already trained with this config by this code, kept", flush=True)
+                if tuning:
+                    return 0
+                prev, diverged = run_x, (done if done.get("diverged") else None)
                 continue
-            if prev is not None and lt.chain(prev, run, blob):
+            if prev is not None and lt.chain(prev, run_x, blob):
                 print(f"{label}: continues from {prev.last}", flush=True)
         if world > 1 and not under_launcher():
             rc = launch_ranks("pipeline.train_rung", argv + ["--length", str(x)], world, tc, label)
             if rc:
                 return rc
-            rec = read_json(run.train_json, "rerun the stage")
+            rec = read_json(run_x.train_json, "rerun the stage")
         else:
             if table is None:
                 table = lt.phase_table_for(mc, data.classes, args.seed, phases)
-            rec = train_recorded(run, mc, tc, data.tokens, args.seed, table, blob,
-                                 record | {"provenance": provenance()}, label, cuda)
-        prev, diverged = run, (rec if rec.get("diverged") else None)
+            rec = train_recorded(run_x, mc, tc, data.tokens, args.seed, table, blob,
+                                 record | {"provenance": provenance() | {"code": code}}, label, cuda)
+        prev, diverged = run_x, (rec if rec.get("diverged") else None)
     if under_launcher():
         return 0
     if tuning:
-        rec = lt.finish_tuning(run, data.tokens, tc.micro_batch)
+        rec = lt.finish_tuning(run_x, data.tokens, tc.micro_batch)
         print(f"{label}: selection loss {rec['selection']['val_loss']}", flush=True)
     else:
         lt.collect(final, lengths, head)

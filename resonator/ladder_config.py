@@ -102,7 +102,9 @@ class Ladder(Section):
     lr_grid: Annotated[list[PosFloat], Field(min_length=2)] = doc(
         "learning rates tried per rung and variant, ascending and log-spaced; extended by one ratio step "
         "wherever a variant's best is at an edge")
-    tune_seeds: Annotated[list[int], Field(min_length=1)] = doc("seeds of the tuning runs, disjoint from `seeds`")
+    tune_seeds: Annotated[list[int], Field(min_length=1)] = doc(
+        "seeds of the tuning runs, disjoint from `seeds`; a rate's tune stage runs them in turn and keeps "
+        "those trained with the same config by the same code, so adding one trains only it")
     trend: Trend = doc("the registered trend test over rungs (evals/trend.py)")
     budget: Budget = doc("the time the ladder should take (tools/ladder_budget.py checks it)")
     rungs: Annotated[dict[Name, Rung], Field(min_length=1)] = doc("model sizes, each with its training lengths")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import math
 import shutil
 from pathlib import Path
@@ -34,14 +35,27 @@ def fingerprint(profile: str, rung: str, variant: str, seed: int, mc, tc, world:
             "data": {k: meta[k] for k in ("vocab_size", "eot_id", "splits")}}
 
 
-def finished_record(run, config: dict) -> dict | None:
-    """The length's record if it was trained with this exact config and ended (final weights
-    written, or diverged): such a length is kept, not trained again."""
+def code_version(module: str = "pipeline.train_rung") -> str:
+    """md5 of every project file `python -m module` runs (resonator.code_deps): the code a run
+    was trained by, stamped beside its provenance."""
+    from resonator.code_deps import fingerprint
+    return hashlib.md5(fingerprint(module).encode()).hexdigest()
+
+
+def finished_record(run, config: dict, code: str, tuning: bool = False) -> dict | None:
+    """The record of a length (or tuning run) trained with this exact config by this same code,
+    and ended (final weights written or diverged; a tuning run: its selection loss added): such
+    a run is kept, not trained again. The code matters because DVC reruns a stage when its code
+    changed: keeping on the config alone would then keep results of the old code."""
     if not run.train_json.exists():
         return None
-    rec = read_json(run.train_json, "delete it; the stage retrains that length")
+    rec = read_json(run.train_json, "delete it; the stage retrains that run")
     if rec.get("config") != _normalised(config):
         return None
+    if read_stamps(run.stamps).get("train", {}).get("provenance", {}).get("code") != code:
+        return None
+    if tuning:
+        return rec if "selection" in rec else None
     return rec if rec.get("diverged") or run.final.exists() else None
 
 

@@ -1,5 +1,5 @@
-"""The ladder in the DAG: the matrices expand to one stage per (rung, variant, lr, tuning seed),
-(rung, variant) and (rung, variant, seed); end to end, `dvc repro ladder_stats` of a 2-rung tiny
+"""The ladder in the DAG: the matrices expand to one stage per (rung, variant, lr) (its tuning
+seeds in turn), (rung, variant) and (rung, variant, seed); end to end, `dvc repro ladder_stats` of a 2-rung tiny
 ladder; adding a rung leaves every existing ladder stage up to date."""
 import json
 from pathlib import Path
@@ -16,7 +16,7 @@ RUNGS = {"r16": {"model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 3
 TINY_LADDER = {"profile": "tiny", "ladder.profile": "tiny", "ladder.status": "registered",
                "ladder.registered": "2026-12-01", "ladder.checks": "warn",
                "ladder.variants": ["standard", "resonator_phonetic"], "ladder.seeds": [0, 1],
-               "ladder.tune_seeds": [100], "ladder.lr_grid": [0.002, 0.004], "ladder.hypotheses": ["H1a"],
+               "ladder.tune_seeds": [100, 101], "ladder.lr_grid": [0.002, 0.004], "ladder.hypotheses": ["H1a"],
                "ladder.rungs": RUNGS, "ladder.run": ["r16", "r32"], "profiles.tiny.train.max_steps": None}
 
 
@@ -43,7 +43,7 @@ def ladder_stages(names: set[str]) -> set[str]:
     return {n for n in names if n.split("@")[0] in ("tune", "select_lr", "train_rung", "eval_rung", "ladder_stats")}
 
 
-def test_matrix_expands_to_one_stage_per_run(repo_copy):
+def test_matrix_expands_to_one_stage_per_rate_and_per_final_run(repo_copy):
     set_params(repo_copy, **TINY_LADDER)
     assert ladder_stages(stage_names(repo_copy)) == expected(["r16", "r32"])
 

@@ -11,8 +11,10 @@ import torch
 from pipeline.eval_rung import main as eval_rung
 from pipeline.select_lr import main as select_lr
 from pipeline.train_rung import main as train_rung
+from resonator import ladder_train as lt
 from resonator.errors import ProjectError
 from resonator.ladder import Ladder
+from resonator.ladder_train import code_version
 from resonator.layout import LadderLayout
 from resonator.params import load_params
 from tests.conftest import make_stage
@@ -102,8 +104,28 @@ def test_a_tuning_stage_runs_each_tuning_seed_as_its_own_run(template, tmp_path,
     shutil.rmtree(runs[1].dir)
     assert train_rung(["--rung", "r16", "--variant", "standard", "--lr", "0.002", "--seed", "101"]) == 0
     assert (runs[1].train_json.read_bytes(), runs[1].curve.read_bytes()) == stage[1]
-    with pytest.raises(SystemExit):
+    # a rerun of the stage keeps the runs trained with this config by this code, and trains again
+    # a run whose stamps name other code (DVC reruns a stage when its code changed)
+    stamps = json.loads(runs[0].stamps.read_text())
+    assert stamps["train"]["provenance"]["code"] == code_version()
+    stamps["train"]["provenance"]["code"] = "older code"
+    runs[0].stamps.write_text(json.dumps(stamps))
+    before = [r.train_json.stat().st_mtime_ns for r in runs]
+    assert train_rung(["--rung", "r16", "--variant", "standard", "--lr", "0.002"]) == 0
+    after = [r.train_json.stat().st_mtime_ns for r in runs]
+    assert after[0] != before[0] and after[1] == before[1]
+    assert (runs[0].train_json.read_bytes(), runs[0].curve.read_bytes()) == stage[0]
+    with pytest.raises(SystemExit) as e:
         train_rung(["--rung", "r16", "--variant", "standard"])
+    assert e.value.code == 2                                       # argparse: a final run needs --seed
+
+
+def test_select_lr_names_the_tuning_stage_of_a_missing_run(template, tmp_path, monkeypatch):
+    d = stage_copy(template, tmp_path, "missing")
+    monkeypatch.chdir(d)
+    with pytest.raises(ProjectError) as e:
+        select_lr(["--rung", "r16", "--variant", "standard"])
+    assert "dvc repro -s tune@r16-standard-0.0005`" in e.value.line()
 
 
 def test_select_lr_refuses_an_edge_with_the_value_to_add(template, tmp_path, monkeypatch):
@@ -153,11 +175,14 @@ def test_chained_lengths_equal_one_long_run_and_every_length_is_scored(template,
     rec = json.loads(chained.final_run("r16", "standard", 0).train_json.read_text())
     assert set(rec["lengths"]) == {"0.1", "0.2"} and rec["lr"] == 0.004
     assert rec["lengths"]["0.2"]["metrics"]["steps"] > rec["lengths"]["0.1"]["metrics"]["steps"]
-    # a rerun keeps what was trained with the same config
+    # a rerun keeps what was trained with the same config by the same code
     monkeypatch.chdir(dc)
     before = chained.final_run("r16", "standard", 0).length(0.2).final.stat().st_mtime_ns
     assert train_rung(["--rung", "r16", "--variant", "standard", "--seed", "0"]) == 0
     assert chained.final_run("r16", "standard", 0).length(0.2).final.stat().st_mtime_ns == before
+    assert not lt.finished_record(chained.final_run("r16", "standard", 0).length(0.2),
+                                  json.loads(chained.final_run("r16", "standard", 0).length(0.2).train_json
+                                             .read_text())["config"], "other code")
     # every length's final weights are scored on the test split
     assert eval_rung(["--rung", "r16", "--variant", "standard", "--seed", "0"]) == 0
     ev = json.loads(chained.final_run("r16", "standard", 0).eval_json.read_text())["lengths"]

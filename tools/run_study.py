@@ -109,7 +109,7 @@ class Committer:
 
 
 def run_chain(names: tuple[str, ...], logs: Path) -> int:
-    """Stages that run in order (a training stage, then its evaluation; or a batch of tuning runs),
+    """Stages that run in order (a training stage, then its evaluation; or one tuning stage),
     in one `dvc repro -s` call: DVC collects dvc.yaml once per call, which with the ladder's
     hundreds of stages takes seconds."""
     return repro(names, logs / f"{names[0]}.log")
@@ -139,7 +139,7 @@ def stage_names() -> list[str]:
 
 
 def ladder_chains(rung: str, variants: list[str], seeds: list[int], names: list[str]) -> list[list[tuple[str, ...]]]:
-    """The rung's phases, each a list of chains that may run at once: every tuning run; every
+    """The rung's phases, each a list of chains that may run at once: every tuning stage; every
     learning-rate selection; every (seed, variant)'s final run then its evaluation, seed-major."""
     tune = [(n,) for n in names if n.startswith(f"tune@{rung}-")]
     select = [(f"select_lr@{rung}-{v}",) for v in variants]
