@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     # One DVC stage per (rung, variant, rate), its tuning seeds one after another: a third of
     # the stages of one per run (dvc.yaml says why).
     for seed in lad.tune_seeds:
-        rc = run(lad, argparse.Namespace(**{**vars(args), "seed": seed}), argv + ["--seed", str(seed)])
+        rc = run(lad, argparse.Namespace(**vars(args) | {"seed": seed}), argv + ["--seed", str(seed)])
         if rc:
             return rc
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import math
 import shutil
@@ -35,6 +36,7 @@ def fingerprint(profile: str, rung: str, variant: str, seed: int, mc, tc, world:
             "data": {k: meta[k] for k in ("vocab_size", "eot_id", "splits")}}
 
 
+@functools.cache   # once per process: a tuning stage asks for every seed, ranks for every length
 def code_version(module: str = "pipeline.train_rung") -> str:
     """md5 of every project file `python -m module` runs (resonator.code_deps): the code a run
     was trained by, stamped beside its provenance."""
