@@ -28,6 +28,22 @@ except ImportError:  # pragma: no cover
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Every test starts on one torch thread. Some code under test sets the process-wide count
+    (evals.run and tools.bench pick 2 on an idle machine), and a test that ran after them in the
+    same pytest-xdist worker trained at 2 threads: CI measured a resumed run (its first half in a
+    fresh 1-thread subprocess) differ from the uninterrupted one for that reason alone."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(1)
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return ROOT
