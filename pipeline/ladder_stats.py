@@ -64,6 +64,7 @@ def write(out: Path, doc: dict) -> None:
     with atomic_dir(out / "tex") as tex, atomic_dir(out / "figures") as figs:
         for name, text in (("registration.tex", ladder_prose.registration(meta, doc["rungs"], latex=True)),
                            ("stability.tex", ladder_prose.stability(doc, latex=True)),
+                           ("abstract.tex", ladder_prose.abstract(doc, latex=True)),
                            ("table_rungs.tex", ladder_tables.rungs_latex(doc)),
                            ("table_lr.tex", ladder_tables.lr_latex(doc)),
                            ("table_verdicts.tex", ladder_tables.verdicts_latex(doc)),

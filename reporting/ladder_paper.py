@@ -113,4 +113,6 @@ def write_ladder(p, results: Path, gen: Path) -> bool:
         body = SOURCE + "\nNo ladder is registered in params.yaml: this section reports no result.\n"
     atomic_write_text(out / "body.tex", body)
     atomic_write_text(out / "external.tex", external_validity(results))
+    if not (out / "abstract.tex").exists():   # the abstract says nothing of a ladder without results
+        atomic_write_text(out / "abstract.tex", SOURCE + "\n")
     return done

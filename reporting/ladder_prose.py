@@ -96,6 +96,45 @@ def stability(doc: dict, latex: bool) -> str:
     return "\n\n".join(lines) + "\n"
 
 
+def _trend_items(trends: list[dict], W: Words) -> list[str]:
+    """Per hypothesis, the terms whose slope the trend test decided, grouped by the side they favour."""
+    items = []
+    for tr in trends:
+        groups: dict[str, list[str]] = {}
+        for term, s in (tr.get("slopes") or {}).items():
+            if s["verdict"] == "changes":
+                groups.setdefault(tr["a"] if s["favours"] == "a" else tr["b"], []).append(say(f"ladder.term.{term}"))
+            elif s["verdict"] == "stable":
+                groups.setdefault("", []).append(say(f"ladder.term.{term}"))
+        for side, terms in groups.items():
+            key = "ladder.abstract.trend_item" if side else "ladder.abstract.trend_stable"
+            items.append(say(key, id=W.esc(tr["id"]), side=W.tt(side), terms=_list(terms)))
+    return items
+
+
+def abstract(doc: dict, latex: bool) -> str:
+    """One or two sentences for the paper's abstract: which verdicts hold in every cell, which differ,
+    and what the trend test decided. Empty before any final run has finished."""
+    W = Words(latex)
+    st = doc["stability"]
+    if all(s["pattern"] == "none" for s in st.values()):
+        return ""
+    sizes = [f["scale_params"] for f in doc["rungs"].values()]
+    stable = [h for h, s in st.items() if s["pattern"] == "stable"]
+    change = [h for h, s in st.items() if s["pattern"] == "changes"]
+    parts = []
+    if stable:
+        parts.append(say("ladder.abstract.stable" if len(stable) > 1 else "ladder.abstract.stable_one", items=_list(
+            [say("ladder.stability.stable_item", id=W.esc(h), kind=st[h]["kinds"][0]) for h in stable])))
+    if change:
+        parts.append(say("ladder.abstract.change", ids=_list([W.esc(h) for h in change])))
+    items = _trend_items(doc["trends"], W)
+    trend = say("ladder.abstract.trend", items=_list(items)) if items else say("ladder.abstract.no_trend")
+    head = say("ladder.abstract.head", n_rungs=len(sizes), span=f"{max(sizes) / min(sizes):.1f}",
+               n_lengths=max(len(f["lengths"]) for f in doc["rungs"].values()), n_seeds=len(doc["meta"]["seeds"]))
+    return f"{head} {'; '.join(parts)}. {trend}\n"
+
+
 def no_results(meta: dict, rungs: dict, latex: bool) -> str:
     """The section's body before ladder_stats has run: the plan, and that there are no results."""
     W = Words(latex)

@@ -41,6 +41,7 @@ def papers(tmp_path_factory):
 def test_section_builds_without_ladder_results_and_says_so(papers):
     _, plain, _ = papers
     assert "Does it scale?" in plain and "No results yet" in plain
+    assert "Across a ladder" not in plain                 # the abstract claims nothing about scale
     registered = load_params(REPO_ROOT / "params.yaml").raw["ladder"]["registered"]
     assert f"registered on {registered}" in plain and "no conclusion about scale is drawn" in plain
     assert "External validity. Untested" in plain and "OpenWebText" in plain
@@ -55,6 +56,8 @@ def test_section_with_ladder_results_is_reproducible(papers):
     text = texts[0]
     assert "Does it scale?" in text and "No results yet" not in text
     assert "Stable or not." in text and "The trend test" in text
+    abstract = text.split("Abstract", 1)[1].split("The claim", 1)[0]
+    assert "Across a ladder of 2 model sizes" in abstract and "The registered trend test finds" in abstract
     for label in ("d64 e0.5", "d64 e2.4", "d256 e0.5"):
         assert label in text
     log = (tmp / "ladder0-build" / "main.log").read_text(errors="replace")

@@ -69,6 +69,18 @@ def test_known_trend_is_found_through_the_stage(sloped):
     tables = sloped / "out1" / "small" / "ladder" / "tex"
     assert "d256 e0.5" in (tables / "table_verdicts.tex").read_text()
     assert "H1a" in (tables / "stability.tex").read_text()
+    # the abstract's sentence names the decided trend, with the side it favours
+    abstract = (tables / "abstract.tex").read_text()
+    assert abstract.startswith("Across a ladder of 2 model sizes") and "(10 paired seeds per cell)" in abstract
+    assert "H1a moving in favour of \\texttt{standard} as model size" in abstract
+    assert "H5b moving" not in abstract
+
+
+def test_abstract_says_nothing_before_any_final_run():
+    from reporting.ladder_prose import abstract
+    doc = {"stability": {"H1a": {"pattern": "none", "verdicts": {}, "kinds": []}}, "trends": [], "rungs": {},
+           "meta": {"seeds": list(range(10))}}
+    assert abstract(doc, latex=True) == ""
 
 
 def test_a_rung_without_runs_is_reported_not_guessed(tmp_path):
