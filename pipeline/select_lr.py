@@ -21,6 +21,7 @@ from resonator.cli import run_main
 from resonator.errors import ProjectError
 from resonator.inputs import read_json
 from resonator.ladder import Ladder
+from resonator.layout import ladder_stage
 from resonator.params import load_params
 
 
@@ -28,11 +29,12 @@ def tuning_losses(lad: Ladder, rung: str, variant: str) -> dict:
     """{lr: {seed: selection loss}} of the planned tuning runs; a missing one is an error naming its stage."""
     out = {}
     for lr in lad.lr_grid:
-        stage = f"tune@{rung}-{variant}-{lr!s}"
+        stage = ladder_stage(f"tune@{rung}-{variant}-{lr!s}")
         for s in lad.tune_seeds:
             run = lad.layout.tune_run(rung, variant, lr, s)
             rec = read_json(run.train_json, f"rerun it: `dvc repro -s {stage}`",
-                            missing_fix=f"run it first: `dvc repro -s {stage}` (or `dvc repro select_lr`)")
+                            missing_fix=f"run it first: `dvc repro -s {stage}` "
+                                        f"(or `dvc repro {ladder_stage('select_lr')}`)")
             value = selection_value(rec)
             if value is None:
                 raise ProjectError(run.train_json, "has no selection loss (an unfinished tuning run)",

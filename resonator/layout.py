@@ -19,6 +19,15 @@ STAMPS_NAME = "stamps.json"
 
 SEED_DIR = re.compile(r"s(\d+)")
 
+# The ladder's run stages (tune, select_lr, train_rung, eval_rung) live in a dvc.yaml of their own,
+# with their own lock (why: the root dvc.yaml); DVC addresses them as "<file>:<stage>".
+LADDER_DVCFILE = "ladder/dvc.yaml"
+
+
+def ladder_stage(name: str) -> str:
+    """The DVC address of a ladder run stage (e.g. "train_rung@d64-standard-0")."""
+    return f"{LADDER_DVCFILE}:{name}"
+
 
 @dataclass(frozen=True)
 class RunLayout:

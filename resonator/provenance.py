@@ -46,7 +46,7 @@ def read_stamps(path: Path) -> dict:
     except (OSError, json.JSONDecodeError):
         return {}
 
-CODE_PATHS = ("resonator", "pipeline", "evals", "params.yaml", "dvc.yaml", "pyproject.toml")
+CODE_PATHS = ("resonator", "pipeline", "evals", "params.yaml", "dvc.yaml", "ladder/dvc.yaml", "pyproject.toml")
 
 
 def git_commit() -> dict:

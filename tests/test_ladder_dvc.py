@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from resonator.layout import ladder_stage
 from tests.conftest import dvc, make_repo_copy, set_params
 
 RUNGS = {"r16": {"model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "max_seq_len": 32},
@@ -21,15 +22,16 @@ TINY_LADDER = {"profile": "tiny", "ladder.profile": "tiny", "ladder.status": "re
 
 
 def stage_names(repo: Path) -> set[str]:
-    out = dvc(repo, "stage", "list", "--name-only").stdout
+    out = dvc(repo, "stage", "list", "--all", "--name-only").stdout
     return {line.strip() for line in out.splitlines() if line.strip()}
 
 
 def expected(rungs) -> set[str]:
     v, s, lrs = ("standard", "resonator_phonetic"), (0, 1), ("0.002", "0.004")
-    return ({f"tune@{r}-{x}-{lr}" for r in rungs for x in v for lr in lrs}
-            | {f"select_lr@{r}-{x}" for r in rungs for x in v}
-            | {f"{st}@{r}-{x}-{k}" for st in ("train_rung", "eval_rung") for r in rungs for x in v for k in s}
+    return ({ladder_stage(f"tune@{r}-{x}-{lr}") for r in rungs for x in v for lr in lrs}
+            | {ladder_stage(f"select_lr@{r}-{x}") for r in rungs for x in v}
+            | {ladder_stage(f"{st}@{r}-{x}-{k}") for st in ("train_rung", "eval_rung") for r in rungs for x in v
+               for k in s}
             | {"ladder_stats"})
 
 
@@ -40,7 +42,8 @@ def stale(repo: Path) -> set[str]:
 
 
 def ladder_stages(names: set[str]) -> set[str]:
-    return {n for n in names if n.split("@")[0] in ("tune", "select_lr", "train_rung", "eval_rung", "ladder_stats")}
+    return {n for n in names if n.rpartition(":")[2].split("@")[0] in
+            ("tune", "select_lr", "train_rung", "eval_rung", "ladder_stats")}
 
 
 def test_matrix_expands_to_one_stage_per_rate_and_per_final_run(repo_copy):

@@ -125,7 +125,7 @@ def test_select_lr_names_the_tuning_stage_of_a_missing_run(template, tmp_path, m
     monkeypatch.chdir(d)
     with pytest.raises(ProjectError) as e:
         select_lr(["--rung", "r16", "--variant", "standard"])
-    assert "dvc repro -s tune@r16-standard-0.0005`" in e.value.line()
+    assert "dvc repro -s ladder/dvc.yaml:tune@r16-standard-0.0005`" in e.value.line()
 
 
 def test_select_lr_refuses_an_edge_with_the_value_to_add(template, tmp_path, monkeypatch):

@@ -29,15 +29,16 @@ def test_layout_names_every_declared_output(repo_root):
 
 
 def test_ladder_layout_names_every_declared_ladder_output(repo_root):
-    from resonator.layout import LadderLayout
-    text = (repo_root / "dvc.yaml").read_text()
-    for var, value in (("${ladder.profile}", "small"), ("${item.rung}", "d128"), ("${item.lr}", "0.002")):
-        text = text.replace(var, value)
+    from resonator.layout import LADDER_DVCFILE, LadderLayout
     declared = set()
-    for st in yaml.safe_load(text.replace("${item.variant}", "standard")
-                             .replace("${item.seed}", "3"))["stages"].values():
-        for key in ("outs", "metrics", "plots"):
-            declared |= {next(iter(e)) if isinstance(e, dict) else e for e in st.get(key, [])}
+    for dvcfile in ("dvc.yaml", LADDER_DVCFILE):      # ladder_stats at the root, the ladder's runs in their own
+        text = (repo_root / dvcfile).read_text()
+        for var, value in (("${ladder.profile}", "small"), ("${item.rung}", "d128"), ("${item.lr}", "0.002"),
+                           ("${item.variant}", "standard"), ("${item.seed}", "3")):
+            text = text.replace(var, value)
+        for st in yaml.safe_load(text)["stages"].values():
+            for key in ("outs", "metrics", "plots"):
+                declared |= {next(iter(e)) if isinstance(e, dict) else e for e in st.get(key, [])}
     lad = LadderLayout("small")
     tune, final = lad.tune_run("d128", "standard", 0.002, 3), lad.final_run("d128", "standard", 3)
     mine = {lad.tune_rate("d128", "standard", 0.002), lad.lr_file("d128", "standard"),

@@ -2,16 +2,18 @@
 study's order is tested in tests/test_grid.py)."""
 from tools.run_study import ladder_chains
 
+L = "ladder/dvc.yaml:"     # the ladder's run stages are addressed by their dvc.yaml
+
 
 def test_ladder_phases_tune_select_then_final_seed_major():
-    names = ["tune@d64-standard-0.001", "tune@d64-resonator_phonetic-0.001", "tune@d128-standard-0.001",
-             "select_lr@d64-standard", "ladder_stats"]
+    names = [L + "tune@d64-standard-0.001", L + "tune@d64-resonator_phonetic-0.001", L + "tune@d128-standard-0.001",
+             L + "select_lr@d64-standard", "ladder_stats"]
     tune, select, final = ladder_chains("d64", ["standard", "resonator_phonetic"], [0, 1], names)
-    assert tune == [("tune@d64-standard-0.001",), ("tune@d64-resonator_phonetic-0.001",)]
-    assert select == [("select_lr@d64-standard",), ("select_lr@d64-resonator_phonetic",)]
-    assert final[:2] == [("train_rung@d64-standard-0", "eval_rung@d64-standard-0"),
-                         ("train_rung@d64-resonator_phonetic-0", "eval_rung@d64-resonator_phonetic-0")]
-    assert final[-1] == ("train_rung@d64-resonator_phonetic-1", "eval_rung@d64-resonator_phonetic-1")
+    assert tune == [(L + "tune@d64-standard-0.001",), (L + "tune@d64-resonator_phonetic-0.001",)]
+    assert select == [(L + "select_lr@d64-standard",), (L + "select_lr@d64-resonator_phonetic",)]
+    assert final[:2] == [(L + "train_rung@d64-standard-0", L + "eval_rung@d64-standard-0"),
+                         (L + "train_rung@d64-resonator_phonetic-0", L + "eval_rung@d64-resonator_phonetic-0")]
+    assert final[-1] == (L + "train_rung@d64-resonator_phonetic-1", L + "eval_rung@d64-resonator_phonetic-1")
 
 
 
@@ -29,6 +31,8 @@ def test_commits_records_and_a_complete_lock_only(tmp_path, monkeypatch):
     lock = {"schema": "2.0", "stages": {"a": {"cmd": "x"}, "b": {"cmd": "y"}}}
     _git(tmp_path, "init", "-q")
     (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
+    (tmp_path / "ladder").mkdir()
+    (tmp_path / "ladder" / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": {"t": {"cmd": "x"}}}))
     _git(tmp_path, "add", "dvc.lock")
     _git(tmp_path, "-c", "commit.gpgsign=false", "commit", "-qm", "start")
     monkeypatch.chdir(tmp_path)
@@ -50,5 +54,6 @@ def test_commits_records_and_a_complete_lock_only(tmp_path, monkeypatch):
     c.maybe("phase done", force=True)
     assert _git(tmp_path, "log", "-1", "--format=%s").startswith("phase done")
     assert set(yaml.safe_load(_git(tmp_path, "show", "HEAD:dvc.lock"))["stages"]) == {"a", "b", "c"}
+    assert set(yaml.safe_load(_git(tmp_path, "show", "HEAD:ladder/dvc.lock"))["stages"]) == {"t"}  # both locks
     assert "runs/s0/train.json" in _git(tmp_path, "show", "--name-only", "--format=", "HEAD")
     assert Committer(None, ["runs"]).every is None      # off by default

@@ -24,6 +24,7 @@ from pathlib import Path
 from resonator.cli import run_main
 from resonator.inputs import read_json, read_tokens_meta
 from resonator.ladder import Ladder
+from resonator.layout import ladder_stage
 from resonator.params import load_params
 
 
@@ -59,16 +60,16 @@ def plan_stages(lad: Ladder, bench: dict, meta: dict) -> list[dict]:
             m = rates.get(v) or next(iter(rates.values()))        # an unmeasured variant: the rung's first
             for lr in lad.lr_grid:            # one stage runs the rate's tuning seeds in turn
                 extra = n_val + curve_tokens(lad, r, tune_tokens, m["micro_batch"], n_val)
-                out.append({"stage": f"tune@{r}-{v}-{lr!s}", "rung": r, "kind": "tune",
+                out.append({"stage": ladder_stage(f"tune@{r}-{v}-{lr!s}"), "rung": r, "kind": "tune",
                             "seconds": len(lad.tune_seeds) * stage_seconds(m, tune_tokens, extra)})
-            out.append({"stage": f"select_lr@{r}-{v}", "rung": r, "kind": "select", "seconds": 0.0})
+            out.append({"stage": ladder_stage(f"select_lr@{r}-{v}"), "rung": r, "kind": "select", "seconds": 0.0})
         for s in lad.seeds:
             for v in lad.variants:
                 m = rates.get(v) or next(iter(rates.values()))
                 extra = curve_tokens(lad, r, final_tokens, m["micro_batch"], n_val)
-                out.append({"stage": f"train_rung@{r}-{v}-{s}", "rung": r, "kind": "train",
+                out.append({"stage": ladder_stage(f"train_rung@{r}-{v}-{s}"), "rung": r, "kind": "train",
                             "seconds": stage_seconds(m, final_tokens, extra)})
-                out.append({"stage": f"eval_rung@{r}-{v}-{s}", "rung": r, "kind": "eval",
+                out.append({"stage": ladder_stage(f"eval_rung@{r}-{v}-{s}"), "rung": r, "kind": "eval",
                             "seconds": (eval_s or 0.0) * len(lad.lengths(r))})
     for st in out:                        # every stage is a fresh interpreter (select_lr's own work is negligible)
         st["seconds"] += bench.get("start_s", 0.0)

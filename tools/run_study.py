@@ -19,8 +19,9 @@ every (seed, variant)'s final run and its evaluation, seed-major; then ladder_st
 finishes before the next starts, so an interrupted ladder resumes with whole rungs committed.
 
 With --commit-every MINUTES, the finished runs' records (everything git tracks under the run
-folders) and dvc.lock are committed at most that often and at the end of each phase, so a long
-study loses at most that much to an ended session. dvc.lock is staged from a snapshot that
+folders) and the lock files (dvc.lock, ladder/dvc.lock) are committed at most that often and at
+the end of each phase, so a long study loses at most that much to an ended session. A lock is staged
+from a snapshot that
 parses with at least the committed stages: DVC rewrites the file in place whenever a stage
 finishes, and a plain `git add` can catch it empty.
 """
@@ -35,6 +36,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from resonator.layout import LADDER_DVCFILE, ladder_stage
 from resonator.params import load_params
 
 
@@ -81,8 +83,12 @@ def lock_snapshot(lock: Path = Path("dvc.lock"), tries: int = 200) -> Path:
     raise RuntimeError(f"{lock}: no complete copy in {tries} tries (DVC kept rewriting it)")
 
 
+# every lock file a stage of the study may rewrite: the root's and the ladder runs'
+LOCKS = ("dvc.lock", str(Path(LADDER_DVCFILE).with_suffix(".lock")))
+
+
 class Committer:
-    """Commits the run records and dvc.lock at most every `minutes` (never, if None)."""
+    """Commits the run records and the lock files at most every `minutes` (never, if None)."""
 
     def __init__(self, minutes: float | None, folders: list[str]):
         self.every, self.folders, self.last = (None if minutes is None else minutes * 60), folders, time.monotonic()
@@ -97,10 +103,13 @@ class Committer:
             print(f"warning: not committed this time ({e}); the next commit takes it along", flush=True)
 
     def _commit(self, what: str) -> None:
-        snap = lock_snapshot()
-        blob = subprocess.run(["git", "hash-object", "-w", str(snap)], capture_output=True, text=True,
-                              check=True).stdout.strip()
-        subprocess.run(["git", "update-index", "--cacheinfo", f"100644,{blob},dvc.lock"], check=True)
+        for lock in LOCKS:
+            if not Path(lock).exists():
+                continue
+            snap = lock_snapshot(Path(lock))
+            blob = subprocess.run(["git", "hash-object", "-w", str(snap)], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+            subprocess.run(["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},{lock}"], check=True)
         subprocess.run(["git", "add", "--", *[f for f in self.folders if Path(f).exists()]], check=True)
         if subprocess.run(["git", "diff", "--cached", "--quiet"]).returncode == 0:
             return
@@ -112,7 +121,7 @@ def run_chain(names: tuple[str, ...], logs: Path) -> int:
     """Stages that run in order (a training stage, then its evaluation; or one tuning stage),
     in one `dvc repro -s` call: DVC collects dvc.yaml once per call, which with the ladder's
     hundreds of stages takes seconds."""
-    return repro(names, logs / f"{names[0]}.log")
+    return repro(names, logs / f"{names[0].rpartition(':')[2]}.log")   # the stage name, not its file
 
 
 def run_parallel(chains: list[tuple[str, ...]], n: int, logs: Path, label: str,
@@ -134,16 +143,19 @@ def run_parallel(chains: list[tuple[str, ...]], n: int, logs: Path, label: str,
 
 
 def stage_names() -> list[str]:
-    out = subprocess.run(["dvc", "stage", "list", "--name-only"], capture_output=True, text=True, check=True).stdout
+    """Every stage of every dvc.yaml (the ladder's runs as ladder/dvc.yaml:<stage>)."""
+    out = subprocess.run(["dvc", "stage", "list", "--all", "--name-only"], capture_output=True, text=True,
+                         check=True).stdout
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
 def ladder_chains(rung: str, variants: list[str], seeds: list[int], names: list[str]) -> list[list[tuple[str, ...]]]:
     """The rung's phases, each a list of chains that may run at once: every tuning stage; every
     learning-rate selection; every (seed, variant)'s final run then its evaluation, seed-major."""
-    tune = [(n,) for n in names if n.startswith(f"tune@{rung}-")]
-    select = [(f"select_lr@{rung}-{v}",) for v in variants]
-    final = [(f"train_rung@{rung}-{v}-{s}", f"eval_rung@{rung}-{v}-{s}") for s in seeds for v in variants]
+    tune = [(n,) for n in names if n.startswith(ladder_stage(f"tune@{rung}-"))]
+    select = [(ladder_stage(f"select_lr@{rung}-{v}"),) for v in variants]
+    final = [(ladder_stage(f"train_rung@{rung}-{v}-{s}"), ladder_stage(f"eval_rung@{rung}-{v}-{s}"))
+             for s in seeds for v in variants]
     return [tune, select, final]
 
 

@@ -19,6 +19,7 @@ import yaml
 from resonator.cli import run_main
 from resonator.code_deps import ROOT, closure, fingerprint_path, outdated
 from resonator.code_deps import stage_modules as fingerprinted
+from resonator.layout import LADDER_DVCFILE, ladder_stage
 
 
 def stage_modules(dvc_yaml: Path) -> dict[str, tuple[str, list[str]]]:
@@ -32,12 +33,19 @@ def stage_modules(dvc_yaml: Path) -> dict[str, tuple[str, list[str]]]:
     return out
 
 
+def all_stage_modules(root: Path = ROOT) -> dict[str, tuple[str, list[str]]]:
+    """stage_modules of the root dvc.yaml and of the ladder's (its stages by their DVC address)."""
+    out = stage_modules(root / "dvc.yaml")
+    out.update({ladder_stage(n): v for n, v in stage_modules(root / LADDER_DVCFILE).items()})
+    return out
+
+
 def missing(root: Path = ROOT) -> dict[str, str]:
     """stage -> what is wrong with how it depends on its code."""
     out = {}
     stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
     outs = {next(iter(o)) if isinstance(o, dict) else o for o in stages["code_deps"]["outs"]}
-    for name, (module, deps) in stage_modules(root / "dvc.yaml").items():
+    for name, (module, deps) in all_stage_modules(root).items():
         if name == "code_deps":
             continue
         if fingerprint_path(module) not in deps:
@@ -60,7 +68,7 @@ def main(argv=None) -> int:
     ap.add_argument("--list", metavar="STAGE", help="print the code dependencies of one stage")
     args = ap.parse_args(argv)
     if args.list:
-        module, _ = stage_modules(ROOT / "dvc.yaml")[args.list]
+        module, _ = all_stage_modules()[args.list]
         print("\n".join(closure(module)))
         return 0
     gaps, old = missing(), stale()
