@@ -20,10 +20,9 @@ finishes before the next starts, so an interrupted ladder resumes with whole run
 
 With --commit-every MINUTES, the finished runs' records (everything git tracks under the run
 folders) and the lock files (dvc.lock, ladder/dvc.lock) are committed at most that often and at
-the end of each phase, so a long study loses at most that much to an ended session. A lock is staged
-from a snapshot that
-parses with at least the committed stages: DVC rewrites the file in place whenever a stage
-finishes, and a plain `git add` can catch it empty.
+the end of each phase, so a long study loses at most that much to an ended session. A lock is
+staged from a snapshot that parses with at least the committed stages: DVC rewrites the file in
+place whenever a stage finishes, and a plain `git add` can catch it empty.
 """
 from __future__ import annotations
 
