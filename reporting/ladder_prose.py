@@ -55,6 +55,11 @@ def _cells_by_verdict(verdicts: dict[str, str]) -> str:
     return "; ".join(say("ladder.stability.cells", verdict=v, cells=_list(cells)) for v, cells in groups.items())
 
 
+def _favoured(tr: dict, slope: dict) -> str:
+    """The variant a slope that 'changes' moves the comparison towards."""
+    return tr["a"] if slope["favours"] == "a" else tr["b"]
+
+
 def _trend_sentence(tr: dict, W: Words) -> str:
     slopes = tr.get("slopes") or {}
     if not slopes:
@@ -63,8 +68,7 @@ def _trend_sentence(tr: dict, W: Words) -> str:
     for term, s in slopes.items():
         words = say(f"ladder.term.{term}")
         if s["verdict"] == "changes":
-            side = tr["a"] if s["favours"] == "a" else tr["b"]
-            out.append(say("ladder.trend.changes", term=words, side=W.tt(side)))
+            out.append(say("ladder.trend.changes", term=words, side=W.tt(_favoured(tr, s))))
         elif s["verdict"] == "stable":
             out.append(say("ladder.trend.stable", term=words))
         else:
@@ -103,7 +107,7 @@ def _trend_items(trends: list[dict], W: Words) -> list[str]:
         groups: dict[str, list[str]] = {}
         for term, s in (tr.get("slopes") or {}).items():
             if s["verdict"] == "changes":
-                groups.setdefault(tr["a"] if s["favours"] == "a" else tr["b"], []).append(say(f"ladder.term.{term}"))
+                groups.setdefault(_favoured(tr, s), []).append(say(f"ladder.term.{term}"))
             elif s["verdict"] == "stable":
                 groups.setdefault("", []).append(say(f"ladder.term.{term}"))
         for side, terms in groups.items():

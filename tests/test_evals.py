@@ -17,7 +17,6 @@ from resonator.checkpoint import save_model  # noqa: E402
 from resonator.model import ModelConfig, build_model  # noqa: E402
 from resonator.tokenizer import save_tokenizer, train_bpe  # noqa: E402
 
-torch.set_num_threads(1)
 TEXT = ("The quick brown fox jumps over the lazy dog. A cat sat on a mat and a hat. " * 8).strip()
 
 

@@ -20,8 +20,6 @@ from resonator.instruments import (
     spectral_entropy,
 )
 
-torch.set_num_threads(1)
-
 
 def tiny(kind="resonator", **kw):
     cfg = ModelConfig(kind=kind, vocab_size=64, max_seq_len=32, d_model=32, n_layers=2, n_heads=2, d_ff=64,

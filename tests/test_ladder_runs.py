@@ -14,7 +14,6 @@ from pipeline.train_rung import main as train_rung
 from resonator import ladder_train as lt
 from resonator.errors import ProjectError
 from resonator.ladder import Ladder
-from resonator.ladder_train import code_version
 from resonator.layout import LadderLayout
 from resonator.params import load_params
 from tests.conftest import make_stage
@@ -107,7 +106,7 @@ def test_a_tuning_stage_runs_each_tuning_seed_as_its_own_run(template, tmp_path,
     # a rerun of the stage keeps the runs trained with this config by this code, and trains again
     # a run whose stamps name other code (DVC reruns a stage when its code changed)
     stamps = json.loads(runs[0].stamps.read_text())
-    assert stamps["train"]["provenance"]["code"] == code_version()
+    assert stamps["train"]["provenance"]["code"] == lt.code_version()
     stamps["train"]["provenance"]["code"] = "older code"
     runs[0].stamps.write_text(json.dumps(stamps))
     before = [r.train_json.stat().st_mtime_ns for r in runs]

@@ -9,8 +9,6 @@ from resonator import ModelConfig, build_model, count_params
 from resonator.checkpoint import CheckpointError, load_config, load_model, save_model
 from resonator.model import flops_per_token, resonance
 
-torch.set_num_threads(1)
-
 
 def cfg(kind="resonator", **kw):
     base = dict(kind=kind, vocab_size=64, max_seq_len=16, d_model=32, n_layers=2, n_heads=2, d_ff=64,

@@ -28,7 +28,6 @@ from resonator.train import (
     train,
 )
 
-torch.set_num_threads(1)
 V = 64
 
 
@@ -328,12 +327,9 @@ def test_two_threads_and_large_micro_batches_stay_bitwise_deterministic(tmp_path
                      d_ff=256, n_phases=32)
     tc = tcfg(micro_batch=32, grad_accum=1, max_steps=4, eval_interval=100, ckpt_interval=100, val_batches=1)
     table = torch.randn(vocab, 32, generator=torch.Generator().manual_seed(0)) * 0.3
-    try:
-        runs = []
-        for i in range(2):
-            m = train(mc, tc, d, tmp_path / f"run{i}", seed=0, phase_table=table, threads=2)
-            assert m["num_threads"] == 2
-            runs.append(final_state(tmp_path / f"run{i}"))
-        assert same(*runs)
-    finally:
-        torch.set_num_threads(1)
+    runs = []
+    for i in range(2):    # the autouse fixture (conftest) puts the worker back on one thread afterwards
+        m = train(mc, tc, d, tmp_path / f"run{i}", seed=0, phase_table=table, threads=2)
+        assert m["num_threads"] == 2
+        runs.append(final_state(tmp_path / f"run{i}"))
+    assert same(*runs)
