@@ -126,7 +126,8 @@ class TrainConfig:
     val_batches: PosInt | None = _f(None, "fixed validation micro-batches; null = every validation window")
     ckpt_interval: PosInt = _f(100, "optimizer steps between resumable checkpoints (ckpt/last.pt)")
     device: Literal["auto", "cpu", "cuda"] = _f("auto", "where to train; auto picks cuda when available")
-    dtype: Literal["fp32", "bf16"] = _f("fp32", "bf16: autocast on CUDA only")
+    dtype: Literal["fp32", "bf16"] = _f("fp32", "bf16: autocast, on CUDA and on CPUs (fast with AVX512-BF16 or "
+                                                "AMX); part of the run's numerics")
     tf32: bool = _f(True, "allow TF32 matmuls on CUDA")
     compile: bool = _f(False, "torch.compile the model")
     num_threads: PosInt | None = _f(None, "CPU threads for torch (null: torch's default)")

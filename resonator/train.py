@@ -2,7 +2,7 @@
 
 Recipe (docs/original.md): AdamW (PyTorch defaults betas/eps), constant learning rate,
 weight decay on all parameters, gradient clipping, micro-batches with gradient
-accumulation, fp32 on CPU (bf16 autocast + TF32 on CUDA).
+accumulation, fp32 (bf16 autocast where `train.dtype` asks for it; TF32 on CUDA).
 
 Data: the token stream is cut into non-overlapping chunks of S+1 tokens with stride
 S (input = first S, targets = last S). Every epoch visits each chunk once in an
@@ -305,9 +305,10 @@ def set_numerics(tc: TrainConfig, device: torch.device, threads: int | None) -> 
 
 
 def autocast_for(tc: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA when asked for; fp32 otherwise."""
-    if tc.dtype == "bf16" and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast when asked for, on CUDA and on a CPU alike; fp32 otherwise. A CPU without
+    bf16 instructions (AVX512-BF16, AMX) emulates them: the same numerics, slower than fp32."""
+    if tc.dtype == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

@@ -35,3 +35,34 @@ def test_bench_writes_results_for_every_variant(tmp_path):
     md = (tmp_path / "results_cpu.md").read_text()
     assert md.count("| t |") == len(bench.VARIANTS)
     assert "Matmul peak of this machine" in md and "bare nanoGPT-style loop" in md
+
+
+def test_matmul_peak_measures_the_dtype_asked_for():
+    assert bench.matmul_peak("cpu", "bf16", n=64, iters=1)["dtype"] == "bfloat16"
+    assert bench.matmul_peak("cpu", "fp32", n=64, iters=1)["dtype"] == "float32"
+
+
+def test_dtype_summary_pairs_runs_by_seed():
+    from tools import bench_dtype
+
+    def row(variant, seed, dtype, loss, speed):
+        return {"variant": variant, "seed": seed, "dtype": dtype, "val_loss": loss, "tokens_per_s": speed}
+    runs = [row("standard", 0, "fp32", 5.0, 100), row("standard", 0, "bf16", 5.1, 150),
+            row("standard", 1, "fp32", 5.2, 100), row("standard", 1, "bf16", 5.2, 200),
+            row("resonator_phonetic", 0, "fp32", 4.9, 80), row("resonator_phonetic", 0, "bf16", 4.8, 80),
+            row("resonator_phonetic", 1, "fp32", 5.0, 80), row("resonator_phonetic", 1, "bf16", 5.3, 80)]
+    peaks = {"fp32": {"flops_per_s": 1e11}, "bf16": {"flops_per_s": 4e11}}
+    s = bench_dtype.summarise(runs, [row("standard", 0, "fp32", 0, 10), row("standard", 0, "bf16", 0, 30)], peaks)
+    assert s["matmul_peak_ratio"] == 4.0
+    std = s["variants"]["standard"]
+    assert std["speed_ratio"] == 1.75 and std["seeds"] == [0, 1]           # median of 1.5 and 2.0
+    assert [round(d, 6) for d in std["val_loss_diff"]] == [0.1, 0.0]
+    assert math.isclose(std["fp32_seed_sd"], math.sqrt(0.02))
+    gap = s["resonator_minus_standard"]
+    assert [round(x, 6) for x in gap["fp32"]["per_seed"]] == [-0.1, -0.2]
+    assert [round(x, 6) for x in gap["bf16"]["per_seed"]] == [-0.3, 0.1]
+    assert s["rung"] == {"standard": {"fp32": 10, "bf16": 30}}
+    meta = {"device_name": "cpu", "date": "d", "torch": "t", "seeds": [0, 1], "epochs": 0.5, "rung_steps": 3,
+            "peaks": peaks}
+    md = bench_dtype.report(meta, s)
+    assert "| small, standard | 100 | 175 | 1.75 | +0.1000, +0.0000 |" in md and "d128 rung, standard" in md

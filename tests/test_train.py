@@ -71,6 +71,18 @@ def test_bitwise_deterministic(tmp_path):
     assert not same(final_state(tmp_path / "a"), final_state(tmp_path / "c"))
 
 
+def test_bf16_on_cpu_trains_in_bf16_and_stays_deterministic(tmp_path):
+    """train.dtype bf16 is autocast on a CPU too (it was silently fp32 there, while the record
+    said bf16): its weights differ from fp32's, repeat bit for bit, and the record says bf16."""
+    data = make_data(tmp_path)
+    train(mcfg(), tcfg(), data, tmp_path / "fp32", seed=3)
+    m = train(mcfg(), tcfg(dtype="bf16"), data, tmp_path / "a", seed=3)
+    train(mcfg(), tcfg(dtype="bf16"), data, tmp_path / "b", seed=3)
+    assert m["dtype"] == "bf16" and math.isfinite(m["val_loss"])
+    assert same(final_state(tmp_path / "a"), final_state(tmp_path / "b"))
+    assert not same(final_state(tmp_path / "a"), final_state(tmp_path / "fp32"))
+
+
 KILL_AT_STEP = """
 import os, signal, sys
 from pathlib import Path

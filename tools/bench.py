@@ -195,9 +195,9 @@ def instrument_overhead(size: dict, device: str, iters: int = 5) -> dict:
 
 def matmul_peak(device: str, dtype: str, n: int = 2048, iters: int = 10) -> dict:
     """This machine's dense matmul rate: the best of `iters` n x n x n GEMMs (2 n^3 FLOPs each),
-    fp32 on CPU (sgemm), the run's dtype on CUDA. The denominator of 'fraction of peak' below."""
+    in the run's dtype (fp32: sgemm). The denominator of 'fraction of peak' below."""
     import torch
-    dt_ = torch.bfloat16 if dtype == "bf16" and device == "cuda" else torch.float32
+    dt_ = torch.bfloat16 if dtype == "bf16" else torch.float32
     g = torch.Generator().manual_seed(0)
     a = torch.randn(n, n, generator=g).to(device, dt_)
     b = torch.randn(n, n, generator=g).to(device, dt_)
@@ -316,6 +316,42 @@ def loop_overhead(steps: int, rounds: int, threads: int | None) -> dict:
             "kept_over_deterministic": med["bare_kept"] / med["bare_deterministic"]}
 
 
+def small_data() -> Path | None:
+    """The small profile's prepared data directory, or None before `dvc repro phases`."""
+    from resonator.layout import Layout
+    data = Path(__file__).resolve().parents[1] / Layout("small").data
+    if not (data / "tokens" / "meta.json").exists() or not (data / "phases" / "classes.npy").exists():
+        return None
+    return data
+
+
+def start_study_run(tmp: Path, name: str, raw: dict, variant: str, seed: int):
+    """Start one small-profile run exactly as `dvc repro` starts it (`python -m pipeline.train`,
+    its processes and threads chosen by the run itself), in a scratch directory with the
+    params `raw` and the prepared data linked in; (directory, process)."""
+    import yaml
+    root = Path(__file__).resolve().parents[1]
+    d = tmp / name
+    d.mkdir()
+    (d / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    (d / "data").mkdir()
+    (d / "data" / "small").symlink_to(small_data())
+    env = dict(os.environ, PYTHONPATH=str(root), RESONATOR_SLOTS_DIR=str(tmp / "slots"))
+    return d, subprocess.Popen([sys.executable, "-m", "pipeline.train", "--variant", variant, "--seed", str(seed)],
+                               cwd=d, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish_study_run(job) -> tuple[dict, dict]:
+    """Wait for a run from start_study_run; (its train.json metrics, its stamps)."""
+    d, proc = job
+    log = proc.communicate()[0]
+    if proc.returncode != 0:
+        raise RuntimeError(log[-2000:])
+    record = next((d / "runs" / "small").glob("*/s*/train.json"))
+    stamps = json.loads((record.parent / "stamps.json").read_text())["train"]
+    return json.loads(record.read_text())["metrics"], stamps
+
+
 def concurrency(steps: int, variants=("resonator_phonetic", "standard")) -> dict | None:
     """Runs sharing the cores: one small-profile training run alone, then two at once (different
     variants), each exactly as `dvc repro` starts it (`python -m pipeline.train`, its processes
@@ -326,10 +362,8 @@ def concurrency(steps: int, variants=("resonator_phonetic", "standard")) -> dict
 
     import yaml
 
-    from resonator.layout import Layout
     root = Path(__file__).resolve().parents[1]
-    data = root / Layout("small").data
-    if not (data / "tokens" / "meta.json").exists() or not (data / "phases" / "classes.npy").exists():
+    if small_data() is None:
         return None
     raw = yaml.safe_load((root / "params.yaml").read_text())
     raw["profile"] = "small"
@@ -337,22 +371,10 @@ def concurrency(steps: int, variants=("resonator_phonetic", "standard")) -> dict
     out = {"steps": steps, "variants": list(variants)}
     with tempfile.TemporaryDirectory() as tmp:
         def start(name, variant):
-            d = Path(tmp) / name
-            d.mkdir()
-            (d / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-            (d / "data").mkdir()
-            (d / "data" / "small").symlink_to(data)
-            env = dict(os.environ, PYTHONPATH=str(root), RESONATOR_SLOTS_DIR=str(Path(tmp) / "slots"))
-            return d, subprocess.Popen([sys.executable, "-m", "pipeline.train", "--variant", variant, "--seed", "0"],
-                                       cwd=d, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            return start_study_run(Path(tmp), name, raw, variant, 0)
 
         def finish(jobs):
-            for _, p in jobs:
-                log = p.communicate()[0]
-                if p.returncode != 0:
-                    raise RuntimeError(log[-2000:])
-            return [json.loads(next((d / "runs" / "small").glob("*/s0/train.json")).read_text())["metrics"]
-                    for d, _ in jobs]
+            return [finish_study_run(job)[0] for job in jobs]
 
         t0 = time.perf_counter()
         alone = finish([start("alone", variants[0])])
@@ -491,7 +513,7 @@ def main(argv=None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="SIZE.FIELD=INT",
                     help="override a size's field, e.g. small.d_model=256 (repeatable)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="bf16 = autocast (CUDA)")
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="bf16 = autocast (CUDA or CPU)")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     ap.add_argument("--warmup", type=int, default=None, help="default 3 (1 for the paper size on CPU)")
