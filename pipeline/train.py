@@ -28,11 +28,12 @@ def main(argv=None) -> int:
 
     p = load_params(args.params, overrides={"profile": args.profile} if args.profile else None)
     p.variant(args.variant)  # unknown variant -> ParamsError before any work
-    from evals.design import require_decidable
-    require_decidable(p)     # an undecidable registration never costs a run
+    from resonator.launch import started_by_launch, under_launcher
+    if not started_by_launch():  # in a rank of launch(), the launching process checked (about 1 s: scipy.stats)
+        from evals.design import require_decidable
+        require_decidable(p)     # an undecidable registration never costs a run
 
     from resonator import batching
-    from resonator.launch import under_launcher
     from resonator.runner import launch_ranks, load_classes
     from resonator.tokenizer import verify_tokens
 

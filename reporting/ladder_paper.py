@@ -70,7 +70,8 @@ def plan_body(p) -> str:
 
 def external_validity(results: Path) -> str:
     """What the profiles with results say about the original's setting, plainly."""
-    from resonator.model import ModelConfig, count_params
+    from resonator.config import ModelConfig
+    from resonator.sizes import count_params
     gpt2 = count_params(ModelConfig(kind="standard")) / 1e6
     have = {q: Layout(q, results_base=results).stats_json.exists() for q in ("paper", "gpu")}
     out = []

@@ -14,8 +14,9 @@ from reporting.latex import macro_name, tex_escape
 from reporting.sentences import say
 from resonator.amendment_config import all_tests
 from resonator.atomic import atomic_write_text
+from resonator.config import ModelConfig
 from resonator.layout import Layout
-from resonator.model import ModelConfig, count_params
+from resonator.sizes import count_params
 
 
 def aliases(numbers_tex: str, profile: str) -> str:

@@ -8,9 +8,12 @@ __all__ = ["ModelConfig", "build_model", "count_params", "load_params"]
 
 
 def __getattr__(name):
-    if name in ("ModelConfig", "build_model", "count_params"):
+    if name in ("ModelConfig", "build_model"):
         from resonator import model
         return getattr(model, name)
+    if name == "count_params":
+        from resonator.sizes import count_params
+        return count_params
     if name == "load_params":
         from resonator.params import load_params
         return load_params

@@ -12,7 +12,7 @@ import dataclasses
 
 from resonator.config import ModelConfig, TrainConfig
 from resonator.errors import ProjectError
-from resonator.model import activation_bytes_per_sequence
+from resonator.sizes import activation_bytes_per_sequence
 
 
 def resolve(tc: TrainConfig, mc: ModelConfig, world: int, where: str = "train") -> TrainConfig:

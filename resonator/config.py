@@ -268,7 +268,7 @@ class Variant(_VariantOverrides):
     scale: PosFloat | None = doc("shrink width, depth and heads by this factor, keeping d_head", None)
     match_resonator_params: bool = doc("widen d_ff to the resonator's parameter count", False)
     match_resonator_flops: bool = doc("widen d_ff to the resonator's training FLOPs per token "
-                                      "(resonator.model.flops_per_token)", False)
+                                      "(resonator.sizes.flops_per_token)", False)
 
     @model_validator(mode="after")
     def _one_match(self):

@@ -111,13 +111,13 @@ class Ladder:
         return dataclasses.replace(self.rung_params(rung).train_config(), lr=float(lr), epochs=float(epochs))
 
     def n_params(self, rung: str, variant: str, vocab_size: int) -> int:
-        from resonator.model import count_params
+        from resonator.sizes import count_params
         return count_params(self.model_config(rung, variant, vocab_size))
 
     def scale_params(self, rung: str, vocab_size: int) -> int:
         """The rung's position on the size axis: its standard model's parameter count (the
         variants of a rung differ by a few percent; one number per rung keeps the axis common)."""
-        from resonator.model import count_params
+        from resonator.sizes import count_params
         return count_params(self.rung_params(rung).model_config("standard", vocab_size)
                             if "standard" in self.p.variants else self.model_config(rung, self.variants[0], vocab_size))
 

@@ -37,6 +37,12 @@ def under_launcher() -> bool:
     return "WORLD_SIZE" in os.environ
 
 
+def started_by_launch() -> bool:
+    """True inside a rank started by launch() (not torchrun): the launching process ran the
+    run's input checks before starting it, so a rank need not repeat the slow ones."""
+    return os.environ.get("RESONATOR_LAUNCHED") == "1"
+
+
 def launch(module: str, args: list[str], world: int, threads: int, poll_s: float = 0.2) -> int:
     """Run `python -m module *args` as `world` ranks with `threads` threads each; the exit code
     is the first failing rank's (0 if all succeed)."""
@@ -45,7 +51,7 @@ def launch(module: str, args: list[str], world: int, threads: int, poll_s: float
     for rank in range(world):
         env = dict(os.environ, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
                    MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS=str(threads),
-                   RESONATOR_THREADS=str(threads))
+                   RESONATOR_THREADS=str(threads), RESONATOR_LAUNCHED="1")
         # rank 0 speaks for the run; the others print only their errors
         out = None if rank == 0 else subprocess.DEVNULL
         procs.append(subprocess.Popen([sys.executable, "-m", module, *args], env=env, stdout=out,

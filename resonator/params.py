@@ -249,7 +249,7 @@ class Params:
     def model_config(self, name: str, vocab_size: int):
         """The full ModelConfig of a variant under the active profile."""
         from resonator.config import ModelConfig
-        from resonator.model import count_params, flops_per_token
+        from resonator.sizes import count_params, flops_per_token
 
         self.variant(name)
         var = self.study.variants[name]
@@ -291,7 +291,7 @@ def matching_d_ff(cfg, target: float, measure=None) -> int:
     closest to `target`. Both are linear in d_ff, so one step of d_ff gives the slope."""
     from dataclasses import replace
 
-    from resonator.model import count_params
+    from resonator.sizes import count_params
 
     measure = measure or count_params
     base = measure(replace(cfg, d_ff=cfg.d_ff))

@@ -39,9 +39,10 @@ from resonator.checkpoint import (
 )
 from resonator.config import TrainConfig  # noqa: F401  (re-exported)
 from resonator.errors import ProjectError
-from resonator.model import ModelConfig, build_model, count_params, flops_per_token
+from resonator.model import ModelConfig, build_model
 from resonator.params import stable_hash
 from resonator.progress import Progress
+from resonator.sizes import count_params, flops_per_token
 from resonator.tokenizer import load_tokens
 
 
@@ -298,7 +299,13 @@ def set_numerics(tc: TrainConfig, device: torch.device, threads: int | None) -> 
     # nondeterministic CPU kernel (weights differ run to run); deterministic mode removes that
     # and leaves the numerics of already-deterministic paths bit-identical. warn_only: on CUDA
     # a few ops have no deterministic kernel, and a warning there beats refusing to train.
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if tc.compile:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        # The same switch without the public function's import of torch._inductor (to mirror
+        # the flag into the compiler's settings, which only torch.compile reads): that import
+        # cost 1.3 s of every training process's start-up (measured, cProfile).
+        torch._C._set_deterministic_algorithms(True, warn_only=True)
     if device.type == "cuda" and tc.tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

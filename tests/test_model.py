@@ -7,7 +7,8 @@ import torch
 
 from resonator import ModelConfig, build_model, count_params
 from resonator.checkpoint import CheckpointError, load_config, load_model, save_model
-from resonator.model import flops_per_token, resonance
+from resonator.model import resonance
+from resonator.sizes import flops_per_token
 
 
 def cfg(kind="resonator", **kw):

@@ -195,7 +195,7 @@ def test_design_v2_controls(repo_root):
     existing parameter-matched baseline keeps its d_ff (its committed runs stay valid)."""
     import dataclasses
 
-    from resonator.model import count_params, flops_per_token
+    from resonator.sizes import count_params, flops_per_token
     p = load_params(repo_root / "params.yaml", overrides={"profile": "small"})
     mc = {v: p.model_config(v, 2048) for v in p.variants}
     assert mc["standard_embedding_matched"] == mc["resonator_no_resonance"]
@@ -211,7 +211,7 @@ def test_design_v2_controls(repo_root):
 
 def test_flops_matching_at_an_inexact_size(raw, tmp_path):
     # paper profile: the resonator's extra FLOPs are not a whole number of d_ff units; the nearest wins
-    from resonator.model import flops_per_token
+    from resonator.sizes import flops_per_token
     raw["profile"] = "paper"
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))

@@ -15,7 +15,7 @@ What is measured
   cache). CPU: each configuration runs in a fresh process; we report the peak resident set
   size (getrusage ru_maxrss) and its increase over the same process after importing torch and
   building nothing ("delta": weights + gradients + activations + allocator overhead).
-- Model FLOPs per token: resonator.model.flops_per_token (6 N_matmul + 12 L d S, PaLM/nanoGPT;
+- Model FLOPs per token: resonator.sizes.flops_per_token (6 N_matmul + 12 L d S, PaLM/nanoGPT;
   the same count for the fused and naive paths). MFU (CUDA only) = tokens/s * FLOPs/token /
   peak; the default peak, 989 TFLOP/s, is the H100 SXM datasheet dense BF16 figure (pass
   --peak-tflops for other GPUs or for fp32/TF32 runs).
@@ -84,7 +84,8 @@ def measure_one(size: dict, variant: str, device: str, dtype: str, compile_: boo
     import torch
 
     from resonator.allocator import keep_freed_memory
-    from resonator.model import ModelConfig, build_model, count_params, flops_per_token
+    from resonator.model import ModelConfig, build_model
+    from resonator.sizes import count_params, flops_per_token
     keep_freed_memory()   # as training does (resonator.train.train)
     s = dict(size)
     batch = s.pop("batch")
