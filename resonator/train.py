@@ -312,8 +312,8 @@ def set_numerics(tc: TrainConfig, device: torch.device, threads: int | None) -> 
 
 
 def autocast_for(tc: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast when asked for, on CUDA and on a CPU alike; fp32 otherwise. A CPU without
-    bf16 instructions (AVX512-BF16, AMX) emulates them: the same numerics, slower than fp32."""
+    """bf16 autocast when asked for, on CUDA and on a CPU alike; fp32 otherwise. Fast only on a
+    CPU with bf16 instructions (AVX512-BF16, AMX); tools.bench_dtype measures it."""
     if tc.dtype == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
