@@ -67,13 +67,17 @@ def _normalised(obj):
 
 
 def chain(prev, cur, blob: dict) -> bool:
-    """Start `cur` from `prev`'s final training state unless `cur` holds a state of this same
-    run already (an interrupted longer length: it resumes from there). True if copied."""
+    """Start `cur` from `prev`'s final training state unless `cur` holds a state that training
+    will resume: an interrupted longer length of this same run, written by this same code. A
+    finished length (final weights written) or a state of other code is not resumed by
+    training, which would then start from step 0 and lose the chain. True if copied."""
     from resonator.checkpoint import STATE_FORMAT, read_checkpoint
     from resonator.params import stable_hash
-    if cur.last.exists():
+    from resonator.train import code_hashes
+    if cur.last.exists() and not cur.final.exists():
         with contextlib.suppress(Exception):
-            if read_checkpoint(cur.last, fmt=STATE_FORMAT)["fingerprint"] == stable_hash(blob, spaced=True):
+            state = read_checkpoint(cur.last, fmt=STATE_FORMAT)
+            if state["fingerprint"] == stable_hash(blob, spaced=True) and state.get("code") == code_hashes():
                 return False
     if not prev.last.exists():
         return False

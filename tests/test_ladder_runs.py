@@ -189,3 +189,28 @@ def test_chained_lengths_equal_one_long_run_and_every_length_is_scored(template,
     assert all(ev[k]["metrics"]["lm_test/bits_per_byte"] > 0 for k in ev)
     assert ev["0.1"]["checkpoint_sha256"] != ev["0.2"]["checkpoint_sha256"]
     assert chained.final_run("r16", "standard", 0).length(0.1).items.exists()
+
+
+def test_a_rerun_after_a_code_change_chains_the_lengths_again(template, tmp_path, monkeypatch, capsys):
+    # DVC reruns a final run when its code changed, over its persisted lengths: the longer length
+    # must start again from the shorter one's new state, not from its own finished one (which
+    # training refuses to resume, so it trained from step 0 and the curve lost the row where the
+    # shorter length ended)
+    from resonator.provenance import read_stamps, write_stamps
+    d = stage_copy(template, tmp_path, "rerun", **REGISTERED)
+    monkeypatch.chdir(d)
+    lad, lay = ladder_of(d)
+    lay.lr_file("r16", "standard").parent.mkdir(parents=True)
+    lay.lr_file("r16", "standard").write_text(json.dumps({"lr": 0.004}))
+    run = lay.final_run("r16", "standard", 0)
+    assert train_rung(["--rung", "r16", "--variant", "standard", "--seed", "0"]) == 0
+    curve, weights = run.curve.read_text(), final_weights(lay, 0.2)
+    for x in (0.1, 0.2):                      # as if trained by other code
+        stamps = read_stamps(run.length(x).stamps)["train"]
+        write_stamps(run.length(x).stamps, "train", stamps | {"provenance": stamps["provenance"] | {"code": "old"}})
+    capsys.readouterr()
+    assert train_rung(["--rung", "r16", "--variant", "standard", "--seed", "0"]) == 0
+    assert "continues from" in capsys.readouterr().out
+    assert run.curve.read_text() == curve
+    again = final_weights(lay, 0.2)
+    assert all(torch.equal(again[k], weights[k]) for k in weights)
