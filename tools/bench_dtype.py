@@ -75,9 +75,10 @@ def summarise(runs: list[dict], rung: list[dict], peaks: dict) -> dict:
         fp32_losses = [f[s]["val_loss"] for s in seeds]
         out["variants"][v] = {
             "seeds": seeds,
+            # the median of the per-seed ratios (runs of a seed went back to back)
             "speed_ratio": statistics.median(b[s]["tokens_per_s"] / f[s]["tokens_per_s"] for s in seeds),
-            "tokens_per_s": {d: statistics.median(x[s]["tokens_per_s"] for s in seeds) for d, x in (("fp32", f),
-                                                                                                    ("bf16", b))},
+            "tokens_per_s": {"fp32": statistics.median(f[s]["tokens_per_s"] for s in seeds),
+                             "bf16": statistics.median(b[s]["tokens_per_s"] for s in seeds)},
             "val_loss_diff": diffs, "val_loss_diff_mean": statistics.fmean(diffs),
             "fp32_seed_sd": statistics.stdev(fp32_losses) if len(seeds) > 1 else None}
     if {"standard", "resonator_phonetic"} <= set(out["variants"]):
