@@ -167,9 +167,14 @@ def analyse_ladder(p, lad, layout, tokens_meta: dict, tokens_meta_path, pilot: d
     for rung, x in lad.cells():
         runs = cell_runs(lad, layout, rung, x)
         done = sum(1 for v in runs.values() for r in v.values() if r["train"])
+        # DVC outputs (not in git) that the secondary analyses read: absent where a checkout's
+        # cache lacks them, which leaves those analyses partial rather than failing
+        lacking = sum(1 for v in runs.values() for r in v.values()
+                      if r["train"] and (r["items"] is None or r["curve"] is None))
         cells.append({"rung": rung, "length": x, "label": cell_label(rung, x),
                       "tokens": facts[rung]["tokens"][f"{x:g}"],
                       "scale_params": facts[rung]["scale_params"], "n_runs": done,
+                      "n_runs_lacking_outputs": lacking,
                       "analysis": analyse_cell(view, runs, bpt, pilot)})
     meta = {"profile": lad.profile, "status": lad.raw["status"], "registered": lad.raw["registered"],
             "ladder_hash": p.ladder_hash, "prereg_hash": p.prereg_hash,

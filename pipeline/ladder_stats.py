@@ -98,6 +98,11 @@ def main(argv=None) -> int:
           f"-> {layout.results}")
     for hid, s in doc["stability"].items():
         print(f"  {hid}: {s['pattern']}: " + ", ".join(f"{k} {v}" for k, v in s["verdicts"].items()))
+    lacking = {c["label"]: c["n_runs_lacking_outputs"] for c in doc["cells"] if c["n_runs_lacking_outputs"]}
+    if lacking:
+        print("ladder_stats: warning: trained run-lengths without their per-document scores or curve in this "
+              f"checkout ({', '.join(f'{k}: {n}' for k, n in lacking.items())}); the multi-bootstrap and curve "
+              "comparisons of those cells are partial: `dvc pull` or `dvc checkout`, then rerun", flush=True)
     return 0
 
 

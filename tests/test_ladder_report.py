@@ -113,3 +113,19 @@ def test_measured_times_add_up_the_stamps(tmp_path):
     assert rows["d64"]["final_train_h"] == pytest.approx(n_final * 2 * 360 / 3600)   # two lengths
     assert rows["d64"]["eval_h"] == pytest.approx(n_final * 2 * 36 / 3600)
     assert rows["d256"]["final_runs"] == 0 and rows["d256"]["final_train_h"] == 0     # not run: nothing counted
+
+
+def test_runs_without_their_cached_outputs_are_counted_and_warned(tmp_path, capsys):
+    # a checkout whose DVC cache lacks some runs' per-document scores: the verdicts stand (they
+    # read git-tracked records), the secondary analyses are partial and the stage says so
+    d, args = make(tmp_path)
+    lay = LadderLayout("small", runs_base=d / "runs")
+    lay.final_run("d64", "standard", 0).length(0.5).items.unlink()
+    lay.final_run("d64", "resonator_phonetic", 1).length(0.5).curve.unlink()
+    capsys.readouterr()
+    assert ladder_stats(args + ["--out", str(d / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "warning: trained run-lengths without their per-document scores or curve" in out and "d64 e0.5: 2" in out
+    doc = json.loads((d / "out" / "small" / "ladder" / "ladder.json").read_text())
+    assert {c["label"]: c["n_runs_lacking_outputs"] for c in doc["cells"]} == {"d64 e0.5": 2, "d64 e2.4": 0,
+                                                                               "d256 e0.5": 0}
