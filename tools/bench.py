@@ -326,6 +326,17 @@ def small_data() -> Path | None:
     return data
 
 
+def small_study_params(train: dict | None = None, model: dict | None = None) -> dict:
+    """params.yaml with the small profile selected, no checkpoints written mid-run, and these
+    keys of its train and model sections replaced: what start_study_run runs."""
+    import yaml
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    raw["profile"] = "small"
+    raw["profiles"]["small"]["train"].update({"ckpt_interval": 10 ** 6, **(train or {})})
+    raw["profiles"]["small"]["model"].update(model or {})
+    return raw
+
+
 def start_study_run(tmp: Path, name: str, raw: dict, variant: str, seed: int):
     """Start one small-profile run exactly as `dvc repro` starts it (`python -m pipeline.train`,
     its processes and threads chosen by the run itself), in a scratch directory with the
@@ -361,14 +372,9 @@ def concurrency(steps: int, variants=("resonator_phonetic", "standard")) -> dict
     data (`dvc repro phases`); returns None without it."""
     import tempfile
 
-    import yaml
-
-    root = Path(__file__).resolve().parents[1]
     if small_data() is None:
         return None
-    raw = yaml.safe_load((root / "params.yaml").read_text())
-    raw["profile"] = "small"
-    raw["profiles"]["small"]["train"].update(max_steps=steps, ckpt_interval=10 ** 6)
+    raw = small_study_params(train={"max_steps": steps})
     out = {"steps": steps, "variants": list(variants)}
     with tempfile.TemporaryDirectory() as tmp:
         def start(name, variant):

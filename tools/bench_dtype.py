@@ -32,34 +32,16 @@ DTYPES = ("fp32", "bf16")
 VARIANTS = ("standard", "resonator_phonetic")
 
 
-def run_one(raw: dict, variant: str, seed: int, dtype: str) -> dict:
-    """One run in a scratch directory: its final validation loss and tokens/s."""
-    import copy
-
-    from tools.bench import finish_study_run, start_study_run
-    raw = copy.deepcopy(raw)
-    raw["profiles"]["small"]["train"]["dtype"] = dtype
+def run_one(train: dict, variant: str, seed: int, dtype: str, model: dict | None = None) -> dict:
+    """One small-profile run in a scratch directory, with these train (and model) keys: its final
+    validation loss and tokens/s."""
+    from tools.bench import finish_study_run, small_study_params, start_study_run
+    raw = small_study_params(train={**train, "dtype": dtype}, model=model)
     with tempfile.TemporaryDirectory() as tmp:
         metrics, stamps = finish_study_run(start_study_run(Path(tmp), "run", raw, variant, seed))
     return {"variant": variant, "seed": seed, "dtype": metrics["dtype"], "val_loss": metrics["val_loss"],
             "steps": metrics["steps"], "tokens": metrics["tokens_seen"], "tokens_per_s": stamps["tokens_per_s"],
             "world_size": metrics["world_size"], "num_threads": metrics["num_threads"]}
-
-
-def study_params(epochs: float | None, max_steps: int | None, model: dict | None) -> dict:
-    import yaml
-    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
-    raw["profile"] = "small"
-    raw["ladder"]["run"] = []
-    train = raw["profiles"]["small"]["train"]
-    train["ckpt_interval"] = 10 ** 6
-    if epochs is not None:
-        train["epochs"] = epochs
-    if max_steps is not None:
-        train["max_steps"] = max_steps
-    if model:
-        raw["profiles"]["small"]["model"].update(model)
-    return raw
 
 
 def summarise(runs: list[dict], rung: list[dict], peaks: dict) -> dict:
@@ -129,23 +111,22 @@ def main(argv=None) -> int:
     import torch
 
     from resonator.atomic import atomic_write_json, atomic_write_text
-    from tools.bench import device_name, matmul_peak, small_data
+    from tools.bench import device_name, matmul_peak, small_data, small_study_params
     if small_data() is None:
         raise SystemExit("tools.bench_dtype: the small profile's data is missing: run `dvc repro phases` first")
     seeds = [int(x) for x in args.seeds.split(",") if x]
     peaks = {d: matmul_peak("cpu", d) for d in DTYPES}
-    raw = study_params(args.epochs, None, None)
     runs = []
     for seed in seeds:
         for variant in VARIANTS:
             for dtype in DTYPES if seed % 2 == 0 else DTYPES[::-1]:   # alternate which goes first
-                runs.append(run_one(raw, variant, seed, dtype))
+                runs.append(run_one({"epochs": args.epochs}, variant, seed, dtype))
                 r = runs[-1]
                 print(f"{variant} s{seed} {dtype}: val {r['val_loss']:.4f}, {r['tokens_per_s']:,.0f} tok/s", flush=True)
     rung = []
     if args.rung_steps:
-        raw_rung = study_params(None, args.rung_steps, raw["ladder"]["rungs"]["d128"]["model"])
-        rung = [run_one(raw_rung, v, 0, d) for v in VARIANTS for d in DTYPES]
+        d128 = small_study_params()["ladder"]["rungs"]["d128"]["model"]
+        rung = [run_one({"max_steps": args.rung_steps}, v, 0, d, model=d128) for v in VARIANTS for d in DTYPES]
     summary = summarise(runs, rung, peaks)
     meta = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "device_name": device_name("cpu"),
             "torch": torch.__version__, "seeds": seeds, "epochs": args.epochs, "rung_steps": args.rung_steps,
