@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 from evals import study
+from evals.curves import read_curve
 from evals.trend import trend
 from resonator.inputs import read_json
 from resonator.layout import length_tag
@@ -70,6 +71,38 @@ def analyse_cell(view: CellView, runs: dict, bpt: float, pilot: dict) -> dict:
         q = study.paired_values(view, tables, t)
         pairs[t["id"]] = {"seeds": list(q["used"]), "d": [float(a - b) for a, b in zip(q["x"], q["y"], strict=True)]}
     return {"design": design, "hypotheses": records, "pairs": pairs}
+
+
+def variant_values(runs: dict, metric: str) -> dict:
+    """Per variant: the metric per seed (NaN diverged), its mean over the finite ones and their count."""
+    out = {}
+    for v, per_seed in study.metric_table(runs, metric).items():
+        finite = [x for x in per_seed.values() if math.isfinite(x)]
+        out[v] = {"n": len(finite), "mean": sum(finite) / len(finite) if finite else None,
+                  "per_seed": {str(s): x for s, x in sorted(per_seed.items())}}
+    return out
+
+
+def end_slope(runs: dict, tokens_per_epoch: float, window: float = 0.25) -> dict:
+    """Per variant: how far validation loss fell over the last `window` epoch of each finished,
+    undiverged run with its curve (nats, the curve's row nearest the window's start against its
+    last row), the mean over those runs, their count and the window the rows actually span:
+    whether the length is still learning."""
+    out = {}
+    for v, per_seed in runs.items():
+        drops, spans = [], []
+        for r in per_seed.values():
+            if r["curve"] is None or not r["train"] or r["train"].get("diverged"):
+                continue
+            c = read_curve(r["curve"])
+            end = max(c, default=0)
+            start = min(c, key=lambda t: abs(t - (end - window * tokens_per_epoch)), default=0)
+            if start < end:          # a curve too sparse for the window says nothing
+                drops.append(c[start] - c[end])
+                spans.append((end - start) / tokens_per_epoch)
+        if drops:
+            out[v] = {"n": len(drops), "mean": sum(drops) / len(drops), "window_epochs": sum(spans) / len(spans)}
+    return {"window_epochs": window, "variants": out}
 
 
 def cell_label(rung: str, length: float) -> str:
@@ -175,6 +208,8 @@ def analyse_ladder(p, lad, layout, tokens_meta: dict, tokens_meta_path, pilot: d
                       "tokens": facts[rung]["tokens"][f"{x:g}"],
                       "scale_params": facts[rung]["scale_params"], "n_runs": done,
                       "n_runs_lacking_outputs": lacking,
+                      "variants": variant_values(runs, p.hypotheses["primary_metric"]),
+                      "end_slope": end_slope(runs, facts[rung]["tokens"][f"{x:g}"] / x),
                       "analysis": analyse_cell(view, runs, bpt, pilot)})
     meta = {"profile": lad.profile, "status": lad.raw["status"], "registered": lad.raw["registered"],
             "ladder_hash": p.ladder_hash, "prereg_hash": p.prereg_hash,

@@ -583,3 +583,20 @@ def strict_json(obj):
         return bool(obj)
     return obj
 
+
+def stats_meta(p, runs: dict, summ: dict, ignored: list[str], design: dict, original: dict) -> dict:
+    """What stats.json says about how its numbers were made."""
+    done = [r["train"] for v in runs.values() for r in v.values() if r["train"]]
+    h = p.hypotheses
+    return {"profile": p.profile, "design_version": h["version"], "registered": h["registered"],
+            "primary_metric": h["primary_metric"],
+            "prereg_hash": p.prereg_hash, "params_hash": p.hash, "amendments_hash": p.amendments_hash,
+            "design_meta": design["meta"],
+            "n_runs": len(done), "n_diverged": sum(bool(t.get("diverged")) for t in done), "ignored_runs": ignored,
+            "other_registration_runs": other_registration(runs, p.prereg_hash),
+            "other_registration": other_registration_groups(runs, p),
+            "tokens_seen": next((e["tokens_seen"] for e in summ.values() if e.get("tokens_seen")), None),
+            "families": families(all_tests(h)), "registered_families": families(h["tests"]),
+            "amendments": amendments_summary(h), "verdict_rule": st.VERDICT_RULE_V2,
+            "incomplete_pair_rule": st.INCOMPLETE_PAIR_RULE, "design_rule": DESIGN_RULE, "seeds": p.seeds,
+            "groups": p.groups, "original": original}

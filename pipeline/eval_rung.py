@@ -87,7 +87,8 @@ def main(argv=None) -> int:
     cuda = p.raw["profiles"][lad.profile]["train"]["device"] == "cuda"
     records, stamps = {}, read_stamps(final.stamps).get("eval", {})
     for x in lad.lengths(args.rung):
-        print(f"[ladder {args.rung}] {args.variant} s{args.seed} {length_tag(x)}: evaluating "
+        print(f"{lad.progress_tag(args.rung, args.variant, args.seed)} {args.rung} {args.variant} s{args.seed} "
+              f"{length_tag(x)}: evaluating "
               f"{', '.join(cfg['tasks'])}", flush=True)
         records[f"{x:g}"], new = evaluate_length(final.length(x), cfg, data, args.seed, cuda, head)
         if new is not None:

@@ -113,7 +113,8 @@ def run(lad: Ladder, args, argv: list[str]) -> int:
         tc = batching.resolve(dataclasses.replace(base, epochs=x), mc, world, where=f"profiles.{lad.profile}.train")
         blob = lt.fingerprint(lad.profile, args.rung, args.variant, args.seed, mc, tc, world, phases, meta)
         record = {**head, "length": x, "config": blob | {"epochs": x}}
-        label = f"[ladder {args.rung}] {args.variant} s{args.seed} {length_tag(x)} lr {lr:g}"
+        tag = lad.progress_tag(args.rung, args.variant, args.seed, args.lr)
+        label = f"{tag} {args.rung} {args.variant} s{args.seed} {length_tag(x)} lr {lr:g}"
         if not under_launcher():
             if diverged is not None:
                 atomic_write_json(run_x.train_json, lt.diverged_later(diverged, x))

@@ -4,12 +4,16 @@ figures/) the figures, tables and sentences; without them the plan from params.y
 plain "no results yet". External validity is stated from which profiles have results."""
 from __future__ import annotations
 
+import json
+import math
 import shutil
 from pathlib import Path
 
+from evals.study import better_of
 from reporting import facts
-from reporting.ladder_prose import no_results
+from reporting.ladder_prose import Words, no_results
 from reporting.latex import tex_escape
+from reporting.sentences import say
 from resonator.atomic import atomic_write_text
 from resonator.layout import LadderLayout, Layout
 
@@ -51,7 +55,9 @@ def results_body() -> str:
                 "star: the learning rate chosen for the final runs.", "fig:ladder-tuning"),
         _table("gen/ladder/table_lr.tex", "Learning rate chosen per rung and variant (validation only).",
                "tab:ladder-lr"),
-        "\\paragraph{Stable or not.} \\input{gen/ladder/stability.tex}", ""])
+        "\\paragraph{Stable or not.} \\input{gen/ladder/stability.tex}",
+        "\\paragraph{Training lengths.} \\input{gen/ladder/lengths.tex}",
+        "\\paragraph{Tuned and shared learning rates.} \\input{gen/ladder/fixed_lr.tex}", ""])
 
 
 def plan_body(p) -> str:
@@ -66,6 +72,98 @@ def plan_body(p) -> str:
            "vocab_size": vocab, "profile": lad.profile, "lr_grid": lad.lr_grid, "tune_seeds": lad.tune_seeds,
            "seeds": lad.seeds, "hypotheses": [t["id"] for t in lad.tests()]}
     return SOURCE + "\n" + no_results(reg, rung_facts(lad, vocab, n_train), latex=True)
+
+
+def matching_cell(p, doc: dict) -> dict | None:
+    """The ladder cell that is the active profile's study itself (same profile, the rung's model
+    within the profile's model, the profile's training length), trained there at tuned rates."""
+    prof = p.raw["profiles"].get(p.profile, {})
+    if doc["meta"]["profile"] != p.profile or not prof:
+        return None
+    model, epochs = prof.get("model", {}), prof.get("train", {}).get("epochs")
+    for c in doc["cells"]:
+        rung_model = doc["rungs"][c["rung"]]["model"]
+        if epochs is not None and math.isclose(c["length"], epochs) and all(
+                model.get(k) == v for k, v in rung_model.items()):
+            return c
+    return None
+
+
+def _json_or_none(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _finite(x) -> bool:
+    """A usable metric value: diverged runs are NaN in memory and null in the JSON files."""
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _rate_sentence(v: str, row: dict | None, cell: dict, main: dict, metric: str, W: Words) -> tuple[str, bool]:
+    """One variant whose tuned rate is not the shared one: its means at both rates over the same
+    seeds; and whether it trains worse at the tuned rate."""
+    if row is None:
+        return say("ladder.fixed_lr.untuned", variant=W.tt(v)), False
+    sign = 1 if better_of(metric, {}) == "lower" else -1          # sign * (tuned - shared) > 0: worse tuned
+    tuned = (cell.get("variants") or {}).get(v, {}).get("per_seed", {})
+    fixed = (main["variants"].get(v, {}).get("metrics", {}).get(metric) or {}).get("per_seed", {})
+    seeds = [s for s in tuned if _finite(tuned[s]) and _finite(fixed.get(s))]
+    if not seeds:
+        return say("ladder.fixed_lr.no_pairs", variant=W.tt(v), tuned=f"{row['lr']:g}"), False
+    t_mean = sum(tuned[s] for s in seeds) / len(seeds)
+    f_mean = sum(fixed[s] for s in seeds) / len(seeds)
+    units = next((r["units"] for r in cell["analysis"]["design"] if r["metric"] == metric), metric)
+    return say("ladder.fixed_lr.variant", variant=W.tt(v), tuned=f"{row['lr']:g}",
+               tune_length=f"{row['tune_length']:g}", n=len(seeds), units=W.esc(units),
+               tuned_mean=f"{t_mean:.4f}", shared_mean=f"{f_mean:.4f}",
+               k=sum(sign * (tuned[s] - fixed[s]) > 0 for s in seeds)), sign * (t_mean - f_mean) > 0
+
+
+def _hypothesis_items(cell: dict, main: dict, differ: list[str], W: Words) -> list[str]:
+    """The hypotheses that involve a variant with its own rate, in both analyses."""
+    main_h = {h["id"]: h for h in main.get("hypotheses", [])}
+    families = main.get("meta", {}).get("families", {})
+    m_cell = {r["id"]: r["m"] for r in cell["analysis"]["design"]}
+    items = []
+    for h in cell["analysis"]["hypotheses"]:
+        m = main_h.get(h["id"])
+        if (h["a"] in differ or h["b"] in differ) and m and h["comparison"] and m.get("comparison"):
+            items.append(say("ladder.fixed_lr.hypothesis", id=W.esc(h["id"]),
+                             tuned_diff=f"${h['comparison']['mean_diff']:+.4f}$", tuned_verdict=h["verdict"],
+                             m_tuned=m_cell.get(h["id"], "?"), shared_diff=f"${m['comparison']['mean_diff']:+.4f}$",
+                             shared_verdict=m["verdict"], m_shared=len(families.get(m.get("family"), [])) or "?"))
+    return items
+
+
+def fixed_lr(p, doc: dict | None, main: dict | None) -> str:
+    """How the fixed learning-rate analysis (the Results section) relates to the ladder: the cell
+    that is the same study at tuned rates, each variant whose tuned rate differs from the shared
+    one with its mean at both rates over the same seeds, and the hypotheses that involve it."""
+    W = Words(latex=True)
+    cell = matching_cell(p, doc) if doc else None
+    if cell is None:
+        return SOURCE + "\n" + say("ladder.fixed_lr.no_cell") + "\n"
+    if main is None:
+        return SOURCE + "\n" + say("ladder.fixed_lr.no_main") + "\n"
+    if not cell.get("n_runs"):
+        return SOURCE + "\n" + say("ladder.fixed_lr.no_runs", cell=W.esc(cell["label"])) + "\n"
+    shared = float(p.raw["profiles"][p.profile]["train"]["lr"])
+    out = [say("ladder.fixed_lr.cell", cell=W.esc(cell["label"]), lr=f"{shared:g}")]
+    differ, worse = [], False
+    for v, row in (doc["tuning"].get(cell["rung"]) or {}).items():
+        if row is not None and math.isclose(row["lr"], shared):
+            continue
+        differ.append(v)
+        sentence, w = _rate_sentence(v, row, cell, main, doc["meta"]["primary_metric"], W)
+        out.append(sentence)
+        worse = worse or w
+    if not differ:
+        return SOURCE + "\n" + " ".join(out + [say("ladder.fixed_lr.same")]) + "\n"
+    items = _hypothesis_items(cell, main, differ, W)
+    if items:
+        out.append(say("ladder.fixed_lr.hypotheses", items="; ".join(items)))
+    if worse:
+        out.append(say("ladder.fixed_lr.caution", length=f"{cell['length']:g}"))
+    return SOURCE + "\n" + " ".join(out) + "\n"
 
 
 def external_validity(results: Path) -> str:
@@ -103,6 +201,8 @@ def write_ladder(p, results: Path, gen: Path) -> bool:
         shutil.copytree(src / "tex", out, dirs_exist_ok=True)
         shutil.copytree(src / "figures", out / "figures")
         body = results_body()
+        main = _json_or_none(Layout(p.profile, results_base=results).stats_json)
+        atomic_write_text(out / "fixed_lr.tex", fixed_lr(p, _json_or_none(src / "ladder.json"), main))
     elif has_ladder:
         from resonator.params import ParamsError
         try:

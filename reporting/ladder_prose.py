@@ -26,6 +26,15 @@ def _list(items: list[str]) -> str:
     return items[0] if len(items) == 1 else say("ladder.list_last", items=", ".join(items[:-1]), last=items[-1])
 
 
+def variant_spans(rungs: dict) -> dict[str, float]:
+    """Per variant: its largest rung's parameters over its smallest's."""
+    per: dict[str, list[int]] = {}
+    for f in rungs.values():
+        for v, n in (f.get("params") or {}).items():
+            per.setdefault(v, []).append(n)
+    return {v: max(ns) / min(ns) for v, ns in per.items() if len(ns) > 1}
+
+
 def registration(meta: dict, rungs: dict, latex: bool) -> str:
     """The ladder in words: rungs (size, parameters, lengths, tokens), variants, seeds, tuning."""
     W = Words(latex)
@@ -39,10 +48,13 @@ def registration(meta: dict, rungs: dict, latex: bool) -> str:
                          lengths=_list([f"{x:g}" for x in f["lengths"]]), tokens=tokens))
     sizes = [f["scale_params"] for f in rungs.values()]
     span = max(sizes) / min(sizes) if sizes else float("nan")
+    narrow = sorted(f"{x:.1f}" for x in variant_spans(rungs).values() if f"{x:.1f}" != f"{span:.1f}")
     state = (say("ladder.state_registered", date=meta["registered"]) if meta["status"] == "registered"
              else say("ladder.state_draft"))
     return say("ladder.registration", state=state, variants=_list([W.tt(v) for v in meta["variants"]]),
                n_rungs=len(rungs), rungs="; ".join(parts), span=f"{span:.1f}", vocab=f"{meta['vocab_size']:,}",
+               narrow=(say("ladder.narrow_span", span=narrow[0] if narrow[0] == narrow[-1]
+                           else f"{narrow[0]}{'--' if latex else '–'}{narrow[-1]}") if narrow else ""),
                profile=W.tt(meta["profile"]), grid=_list([f"{x:g}" for x in meta["lr_grid"]]),
                n_tune=len(meta["tune_seeds"]), n_seeds=len(meta["seeds"]),
                hypotheses=_list([W.esc(h) for h in meta["hypotheses"]])) + "\n"
@@ -98,6 +110,27 @@ def stability(doc: dict, latex: bool) -> str:
         lines.append(say("ladder.stability.hypothesis", id=W.esc(h), a=W.tt(trends[h]["a"]), b=W.tt(trends[h]["b"]),
                          cells=_cells_by_verdict(s["verdicts"]), trend=_trend_sentence(trends[h], W)))
     return "\n\n".join(lines) + "\n"
+
+
+def lengths(doc: dict, latex: bool) -> str:
+    """How far each cell's training is from converged: the range over variants of the mean fall of
+    validation loss over the last part of the runs (evals.ladder.end_slope)."""
+    W = Words(latex)
+    parts, falling, window = [], True, None
+    for c in doc["cells"]:
+        e = c.get("end_slope") or {}
+        means = [d["mean"] for d in (e.get("variants") or {}).values()]
+        if not means:
+            continue
+        window = e["window_epochs"]
+        falling = falling and min(means) > 0
+        lo, hi = f"{min(means):.3f}", f"{max(means):.3f}"
+        parts.append(say("ladder.lengths.cell", range=lo if lo == hi else f"{lo}{'--' if latex else '–'}{hi}",
+                         cell=W.esc(c["label"])))
+    if not parts:
+        return say("ladder.lengths.none") + "\n"
+    out = say("ladder.lengths.sentence", window=f"{window:g}", cells=_list(parts))
+    return out + (" " + say("ladder.lengths.falling") if falling else "") + "\n"
 
 
 def _trend_items(trends: list[dict], W: Words) -> list[str]:

@@ -93,6 +93,18 @@ class Ladder:
         """Seed-major within each rung: an interrupted ladder has whole seeds."""
         return [(r, v, s) for r in self.rungs for s in self.seeds for v in self.variants]
 
+    def progress_tag(self, rung: str, variant: str, seed: int, lr: float | None = None) -> str:
+        """'[ladder final k/N]' or '[ladder tuning k/N]': where a run stands among the ladder's
+        final or tuning runs, for the log of a plain `dvc repro`."""
+        if lr is None:
+            runs, key, kind = self.final_runs(), (rung, variant, seed), "final"
+        else:
+            runs, kind = self.tuning_runs(), "tuning"
+            key = next((r for r in runs if r[:2] == (rung, variant) and r[3] == seed
+                        and math.isclose(r[2], lr, rel_tol=1e-9)), None)
+        k = runs.index(key) + 1 if key in runs else "?"
+        return f"[ladder {kind} {k}/{len(runs)}]"
+
     # --- models and recipes -----------------------------------------------------------
     def rung_params(self, rung: str):
         """The Params of the ladder profile with the rung's model size: its model_config and

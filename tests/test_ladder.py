@@ -165,6 +165,13 @@ def test_plan_counts_and_rung_models(repo_root):
         assert abs(n["standard_param_matched"] / n["resonator_phonetic"] - 1) < 0.01, (r, n)
     tc = lad.train_config("d128", 0.004, 2.4)
     assert (tc.lr, tc.epochs) == (0.004, 2.4)
+    # a plain `dvc repro` log says where each run stands among the ladder's runs
+    finals, tunes = lad.final_runs(), lad.tuning_runs()
+    r, v, s = finals[6]
+    assert lad.progress_tag(r, v, s) == f"[ladder final 7/{len(finals)}]"
+    r, v, lr, s = tunes[-1]
+    assert lad.progress_tag(r, v, s, lr * (1 + 1e-12)) == f"[ladder tuning {len(tunes)}/{len(tunes)}]"
+    assert lad.progress_tag(r, v, 999) == f"[ladder final ?/{len(finals)}]"
 
 
 def test_run_tokens_as_training_counts_them():
@@ -262,3 +269,19 @@ def test_trend_drops_a_term_the_ladder_does_not_vary_and_is_deterministic():
     assert a["terms"] == ["params"] and a["dropped"] == ["tokens"]
     assert a == fit(one_length, ["params", "tokens"], resamples=2000, seed=5)
     assert "note" in fit(one_length[:1], ["params"], resamples=100)
+
+
+def test_end_slope_is_the_fall_over_the_last_window(tmp_path):
+    """Loss falling 0.1 nats per 1,000 tokens: over the last quarter of a 4,000-token epoch it fell
+    0.1; a diverged run and a run without its curve are left out, and the count says so."""
+    from evals.ladder import end_slope
+    curve = tmp_path / "curve.tsv"
+    rows = ["step\ttokens\ttrain_loss\tval_loss"] + [f"{i}\t{t}\t\t{5 - 1e-4 * t}" for i, t in
+                                                   enumerate(range(0, 8001, 500))]
+    curve.write_text("\n".join(rows) + "\n")
+    ok = {"train": {"diverged": False}, "curve": curve}
+    runs = {"a": {0: ok, 1: ok, 2: {"train": {"diverged": True}, "curve": curve}},
+            "b": {0: {"train": {"diverged": False}, "curve": None}}}
+    e = end_slope(runs, tokens_per_epoch=4000)
+    assert e["window_epochs"] == 0.25 and set(e["variants"]) == {"a"}
+    assert e["variants"]["a"]["n"] == 2 and e["variants"]["a"]["mean"] == pytest.approx(0.1)

@@ -66,6 +66,13 @@ def test_known_trend_is_found_through_the_stage(sloped):
     assert {r["verdict"] for c in doc["cells"] for r in c["analysis"]["hypotheses"]} <= {
         "better", "worse", "equivalent", "trivially different", "inconclusive"}
     assert all(r["mde"]["design"]["mde"] > 0 for c in doc["cells"] for r in c["analysis"]["hypotheses"])
+    # each cell's per-variant values are the ones its paired differences are taken from
+    cell = next(c for c in doc["cells"] if c["label"] == "d64 e2.4")
+    phon, std = (cell["variants"][v]["per_seed"] for v in ("resonator_phonetic", "standard"))
+    assert cell["analysis"]["pairs"]["H1a"]["d"] == pytest.approx([phon[str(s)] - std[str(s)] for s in range(10)])
+    assert cell["variants"]["standard"]["n"] == 10
+    assert all(d["n"] == 10 for c in doc["cells"] for d in c["end_slope"]["variants"].values())
+    assert "fell by" in (sloped / "out1" / "small" / "ladder" / "tex" / "lengths.tex").read_text()
     tables = sloped / "out1" / "small" / "ladder" / "tex"
     assert "d256 e0.5" in (tables / "table_verdicts.tex").read_text()
     assert "H1a" in (tables / "stability.tex").read_text()
