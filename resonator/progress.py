@@ -1,8 +1,9 @@
 """Progress of a training run: a tqdm bar on a terminal, one plain line per interval in a log.
 
-DVC pipes a stage's output, so under `dvc repro` the bar would be a wall of carriage
-returns; there the run prints one line per validation interval instead, with the same
-numbers (step, loss, tokens/s, time left).
+Where the output is not a terminal (a log file, CI, `dvc repro` redirected, the per-stage logs
+of tools.run_study) a bar would be a wall of carriage returns; there the run prints one line
+per validation interval instead, with the same numbers (step, loss, tokens/s, time left).
+`dvc repro` in a terminal passes the terminal through, so the bar shows there.
 """
 from __future__ import annotations
 

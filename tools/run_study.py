@@ -3,9 +3,10 @@
     python -m tools.run_study -j 2 && dvc repro
     python -m tools.run_study --ladder -j 2 [--rungs d64]     # the ladder's rungs in ladder.run
 
-`dvc repro` runs one stage at a time. On 2 cores two runs at once train 1.15-1.2x the
-tokens per second of one alone (README, Speed) and overlap each stage's start-up, and
-the numerics do not change (2 processes of 1 thread either way). This tool runs each
+`dvc repro` runs one stage at a time. On 2 cores two runs at once get through more tokens per
+second than one alone (README, Speed, measures the ratio with start-up included and in the
+training loops alone): each stage's mostly single-threaded start-up and evaluation overlap the
+other run's training. The numerics do not change (2 processes of 1 thread either way). This tool runs each
 (variant, seed) as one `dvc repro -s train_<group>@<variant>-<seed> eval_<group>@<variant>-<seed>`
 (training, then its evaluation), N such jobs at once, seed by seed (so an interrupted study has
 whole seeds);
