@@ -1,10 +1,12 @@
 """Benchmark: training throughput and peak memory of standard, resonator-fused and resonator-naive.
 
-    python -m tools.bench [--sizes small,paper] [--out bench] [--threads N]
+    python -m tools.bench [--sizes study,small,paper] [--out bench] [--threads N]
     python -m tools.bench --device cuda --dtype bf16 --compile [--peak-tflops 989]
     python -m tools.bench --set small.d_model=256 --set small.batch=4    # change a size
 
-Writes <out>/results_<device>.json and <out>/results_<device>.md. Not a test: numbers depend on
+Sizes: `study` is the small profile's model as one of a run's processes trains it (params.yaml);
+`small` a 1.3M-parameter model (d 128, 4 layers, vocabulary 4,096); `paper` the original's GPT-2
+small. Writes <out>/results_<device>.json and <out>/results_<device>.md. Not a test: numbers depend on
 the machine and on what else runs on it (the load average is recorded next to them).
 
 What is measured
@@ -364,36 +366,39 @@ def finish_study_run(job) -> tuple[dict, dict]:
     return json.loads(record.read_text())["metrics"], stamps
 
 
-def concurrency(steps: int, variants=("resonator_phonetic", "standard")) -> dict | None:
-    """Runs sharing the cores: one small-profile training run alone, then two at once (different
-    variants), each exactly as `dvc repro` starts it (`python -m pipeline.train`, its processes
-    and threads chosen by the run itself), capped at `steps` optimizer steps. Aggregate
-    throughput = tokens trained / wall time until the last run ends. Needs the small profile's
-    data (`dvc repro phases`); returns None without it."""
+def concurrency(steps: int, variant: str = "resonator_phonetic", rounds: int = 2) -> dict | None:
+    """Runs sharing the cores: one small-profile training run alone, then two at once (the same
+    variant, seeds 0 and 1), `rounds` times alternating, each run exactly as `dvc repro` starts it
+    (`python -m pipeline.train`, its processes and threads chosen by the run itself), capped at
+    `steps` optimizer steps. Two ratios, medians over rounds: the aggregate throughput of the
+    stage (tokens trained / wall time until the last run ends, start-up included: what a study
+    gains) and of the training loops alone (the runs' own tokens/s summed: what sharing the
+    cores costs the loop itself). Needs the small profile's data (`dvc repro phases`); returns
+    None without it."""
     import tempfile
 
     if small_data() is None:
         return None
     raw = small_study_params(train={"max_steps": steps})
-    out = {"steps": steps, "variants": list(variants)}
+    out = {"steps": steps, "variant": variant, "rounds": rounds, "alone": [], "together": []}
     with tempfile.TemporaryDirectory() as tmp:
-        def start(name, variant):
-            return start_study_run(Path(tmp), name, raw, variant, 0)
-
-        def finish(jobs):
-            return [finish_study_run(job)[0] for job in jobs]
-
-        t0 = time.perf_counter()
-        alone = finish([start("alone", variants[0])])
-        out["alone"] = {"wall_s": time.perf_counter() - t0, "tokens": alone[0]["tokens_seen"],
-                        "world_size": alone[0]["world_size"], "threads": alone[0]["num_threads"]}
-        t0 = time.perf_counter()
-        both = finish([start("a", variants[0]), start("b", variants[1])])
-        out["together"] = {"wall_s": time.perf_counter() - t0, "tokens": sum(m["tokens_seen"] for m in both),
-                           "world_size": [m["world_size"] for m in both], "threads": [m["num_threads"] for m in both]}
-    for k in ("alone", "together"):
-        out[k]["tokens_per_s"] = out[k]["tokens"] / out[k]["wall_s"]
-    out["aggregate_ratio"] = out["together"]["tokens_per_s"] / out["alone"]["tokens_per_s"]
+        for i in range(rounds):
+            order = (("alone", [0]), ("together", [0, 1]))
+            for kind, seeds in order if i % 2 == 0 else order[::-1]:     # drift over time cuts both ways
+                t0 = time.perf_counter()
+                jobs = [start_study_run(Path(tmp), f"{kind}{i}-s{s}", raw, variant, s) for s in seeds]
+                done = [finish_study_run(job) for job in jobs]
+                wall = time.perf_counter() - t0
+                out[kind].append({"wall_s": wall, "tokens": sum(m["tokens_seen"] for m, _ in done),
+                                  "loop_tokens_per_s": sum(st["tokens_per_s"] for _, st in done),
+                                  "world_size": [m["world_size"] for m, _ in done],
+                                  "threads": [m["num_threads"] for m, _ in done]})
+                out[kind][-1]["tokens_per_s"] = out[kind][-1]["tokens"] / wall
+    med = {k: {m: statistics.median(r[m] for r in out[k]) for m in ("tokens_per_s", "loop_tokens_per_s")}
+           for k in ("alone", "together")}
+    out["median"] = med
+    out["aggregate_ratio"] = med["together"]["tokens_per_s"] / med["alone"]["tokens_per_s"]
+    out["loop_ratio"] = med["together"]["loop_tokens_per_s"] / med["alone"]["loop_tokens_per_s"]
     return out
 
 
@@ -410,8 +415,21 @@ def device_name(device: str) -> str:
     return platform.processor() or platform.machine()
 
 
+def study_size() -> dict:
+    """The small profile's model from params.yaml, at the micro-batch each of a run's processes
+    trains (batch / processes): the model the study trains, as one of its processes sees it."""
+    import yaml
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    prof = raw["profiles"]["small"]
+    m, t = prof["model"], prof["train"]
+    return dict(vocab_size=prof["tokenizer"]["vocab_size"], batch=t["batch"] // t["processes"],
+                **{k: m[k] for k in ("max_seq_len", "d_model", "n_layers", "n_heads", "d_ff")})
+
+
 def parse_sizes(names: str, sets: list[str]) -> dict:
     sizes = {k: dict(v) for k, v in SIZES.items()}
+    if "study" in names.split(","):
+        sizes["study"] = study_size()
     for item in sets:
         try:
             key, value = item.split("=", 1)
@@ -503,7 +521,8 @@ def _extra_measurements(args) -> tuple[dict | None, dict | None, dict | None, di
     if args.concurrency_steps and args.device == "cpu":
         conc = concurrency(args.concurrency_steps)
         if conc:
-            print(f"two runs at once: {conc['aggregate_ratio']:.2f}x the aggregate throughput of one", flush=True)
+            print(f"two runs at once: {conc['aggregate_ratio']:.2f}x the aggregate throughput of one (start-up "
+                  f"included), {conc['loop_ratio']:.2f}x in the training loops alone", flush=True)
     if not args.skip_micro:
         micro = attention_micro(args.device, args.dtype)
         print("attention micro done", flush=True)
@@ -516,7 +535,7 @@ def _extra_measurements(args) -> tuple[dict | None, dict | None, dict | None, di
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="small,paper")
+    ap.add_argument("--sizes", default="study,small,paper")
     ap.add_argument("--set", action="append", default=[], metavar="SIZE.FIELD=INT",
                     help="override a size's field, e.g. small.d_model=256 (repeatable)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -535,7 +554,7 @@ def main(argv=None) -> int:
                     help="optimizer steps of the training-loop comparison (0 skips it)")
     ap.add_argument("--loop-rounds", type=int, default=4,
                     help="fresh processes per loop in that comparison (60 steps x 2 rounds measured 0.94-1.00)")
-    ap.add_argument("--concurrency-steps", type=int, default=120,
+    ap.add_argument("--concurrency-steps", type=int, default=400,
                     help="optimizer steps of the one-run-then-two-runs measurement (0 skips it)")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # JSON {size, variant}: run one config in this process
     ap.add_argument("--loop-one", help=argparse.SUPPRESS)  # JSON {which, steps}: one loop measurement
@@ -630,12 +649,15 @@ def report(meta, rows, micro, inst, device, loop=None, conc=None) -> str:
                + ", ".join(f"{k} {v:,.0f}" for k, v in loop["minor_faults_per_step"].items())
                + " (the project's over its whole train() call, validations included)."]
     if conc:
-        a, t = conc["alone"], conc["together"]
-        md += ["", f"Runs sharing the cores (small profile, {conc['steps']} optimizer steps each, started as "
-               "`dvc repro` starts them): one run alone "
-               f"{a['tokens_per_s']:,.0f} tokens/s ({a['world_size']} processes × {a['threads']} thread); two runs "
-               f"at once {t['tokens_per_s']:,.0f} tokens/s together (processes {t['world_size']}, threads "
-               f"{t['threads']}); ratio {conc['aggregate_ratio']:.2f}. Wall time includes process start."]
+        a, t = conc["median"]["alone"], conc["median"]["together"]
+        layout = conc["alone"][0]
+        md += ["", f"Runs sharing the cores (small profile, `{conc['variant']}`, {conc['steps']} optimizer steps each, "
+               f"started as `dvc repro` starts them, {layout['world_size'][0]} processes × {layout['threads'][0]} "
+               f"thread per run; medians over {conc['rounds']} rounds, alone and together alternating): one run "
+               f"alone {a['tokens_per_s']:,.0f} tokens/s of wall time with start-up, {a['loop_tokens_per_s']:,.0f} "
+               f"in its training loop; two at once {t['tokens_per_s']:,.0f} and {t['loop_tokens_per_s']:,.0f} "
+               f"together: ratios {conc['aggregate_ratio']:.2f} (start-up included) and {conc['loop_ratio']:.2f} "
+               "(training loops alone)."]
     if micro:
         md += ["", "Attention alone (B=8, S=256, 4 heads of 64, F=32, forward + backward):", "",
                "| implementation | ms | × plain SDPA | max abs diff to naive |", "|---|---|---|---|"]
