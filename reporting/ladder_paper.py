@@ -4,7 +4,6 @@ figures/) the figures, tables and sentences; without them the plan from params.y
 plain "no results yet". External validity is stated from which profiles have results."""
 from __future__ import annotations
 
-import json
 import math
 import shutil
 from pathlib import Path
@@ -87,10 +86,6 @@ def matching_cell(p, doc: dict) -> dict | None:
                 model.get(k) == v for k, v in rung_model.items()):
             return c
     return None
-
-
-def _json_or_none(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def _finite(x) -> bool:
@@ -201,8 +196,8 @@ def write_ladder(p, results: Path, gen: Path) -> bool:
         shutil.copytree(src / "tex", out, dirs_exist_ok=True)
         shutil.copytree(src / "figures", out / "figures")
         body = results_body()
-        main = _json_or_none(Layout(p.profile, results_base=results).stats_json)
-        atomic_write_text(out / "fixed_lr.tex", fixed_lr(p, _json_or_none(src / "ladder.json"), main))
+        main = facts.read(Layout(p.profile, results_base=results).stats_json)
+        atomic_write_text(out / "fixed_lr.tex", fixed_lr(p, facts.read(src / "ladder.json"), main))
     elif has_ladder:
         from resonator.params import ParamsError
         try:

@@ -18,6 +18,10 @@ class Words:
     def esc(self, s: str) -> str:
         return tex_escape(s) if self.latex else s
 
+    def span(self, lo: str, hi: str) -> str:
+        """'lo' when both ends agree, else an en-dash range."""
+        return lo if lo == hi else f"{lo}{'--' if self.latex else '–'}{hi}"
+
     def pm(self) -> str:
         return "$\\pm$" if self.latex else "±"
 
@@ -53,8 +57,7 @@ def registration(meta: dict, rungs: dict, latex: bool) -> str:
              else say("ladder.state_draft"))
     return say("ladder.registration", state=state, variants=_list([W.tt(v) for v in meta["variants"]]),
                n_rungs=len(rungs), rungs="; ".join(parts), span=f"{span:.1f}", vocab=f"{meta['vocab_size']:,}",
-               narrow=(say("ladder.narrow_span", span=narrow[0] if narrow[0] == narrow[-1]
-                           else f"{narrow[0]}{'--' if latex else '–'}{narrow[-1]}") if narrow else ""),
+               narrow=say("ladder.narrow_span", span=W.span(narrow[0], narrow[-1])) if narrow else "",
                profile=W.tt(meta["profile"]), grid=_list([f"{x:g}" for x in meta["lr_grid"]]),
                n_tune=len(meta["tune_seeds"]), n_seeds=len(meta["seeds"]),
                hypotheses=_list([W.esc(h) for h in meta["hypotheses"]])) + "\n"
@@ -125,7 +128,7 @@ def lengths(doc: dict, latex: bool) -> str:
         window = e["window_epochs"]
         falling = falling and min(means) > 0
         lo, hi = f"{min(means):.3f}", f"{max(means):.3f}"
-        parts.append(say("ladder.lengths.cell", range=lo if lo == hi else f"{lo}{'--' if latex else '–'}{hi}",
+        parts.append(say("ladder.lengths.cell", range=W.span(lo, hi),
                          cell=W.esc(c["label"])))
     if not parts:
         return say("ladder.lengths.none") + "\n"
