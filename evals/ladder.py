@@ -18,6 +18,8 @@ from evals.trend import trend
 from resonator.inputs import read_json
 from resonator.layout import length_tag
 
+DOCUMENT_METRIC = "lm_test/bits_per_byte"    # the metric evals.study.document_scores gives per document
+
 
 class CellView:
     """What evals.study reads of a Params, for one ladder cell: the main registration (rule,
@@ -73,6 +75,33 @@ def analyse_cell(view: CellView, runs: dict, bpt: float, pilot: dict) -> dict:
     return {"design": design, "hypotheses": records, "pairs": pairs}
 
 
+def document_diffs(runs: dict, h: dict, pairs: dict) -> dict:
+    """Per test whose metric is lm_test's bits per byte: {seed: (document ids, per-document a - b)}
+    over its used pairs whose two runs have their per-document scores of the same documents
+    (eval/items.json, a DVC output: absent where a checkout's cache lacks it). The trend's
+    Multi-Bootstrap input; kept out of ladder.json (a few thousand numbers per cell)."""
+    scores = {}
+
+    def of(run):
+        if run is None or run["items"] is None:
+            return None
+        if run["items"] not in scores:
+            scores[run["items"]] = study.document_scores(run["items"])
+        return scores[run["items"]]
+
+    out = {}
+    for t in h["tests"]:
+        if study.test_metric(h, t) != DOCUMENT_METRIC:
+            continue
+        per_seed = {}
+        for seed in pairs[t["id"]]["seeds"]:
+            da, db = of(runs[t["a"]].get(seed)), of(runs[t["b"]].get(seed))
+            if da is not None and db is not None and list(da[0]) == list(db[0]):
+                per_seed[seed] = (list(da[0]), da[1] - db[1])
+        out[t["id"]] = per_seed
+    return out
+
+
 def variant_values(runs: dict, metric: str) -> dict:
     """Per variant: the metric per seed (NaN diverged), its mean over the finite ones and their count."""
     out = {}
@@ -109,9 +138,10 @@ def cell_label(rung: str, length: float) -> str:
     return f"{rung} {length_tag(length)}"
 
 
-def trends(lad, cells: list[dict], view: CellView) -> list[dict]:
+def trends(lad, cells: list[dict], view: CellView, docs: list[dict] | None = None) -> list[dict]:
     """The registered trend test of every ladder hypothesis over the cells, each slope's
-    interval at 1 - alpha/m (Bonferroni over hypotheses x terms)."""
+    interval at 1 - alpha/m (Bonferroni over hypotheses x terms). docs: per cell, document_diffs'
+    output; a test it covers in every cell also gets the Multi-Bootstrap interval."""
     h, reg = view.hypotheses, lad.raw["trend"]
     m = max(1, len(h["tests"]) * len(reg["terms"]))
     confidence = 1 - h["alpha"] / m
@@ -122,6 +152,8 @@ def trends(lad, cells: list[dict], view: CellView) -> list[dict]:
         better = study.better_of(study.test_metric(h, t), t)
         inputs = [{"log10_params": math.log10(c["scale_params"]), "log10_tokens": math.log10(c["tokens"]),
                    **c["analysis"]["pairs"][t["id"]]} for c in cells]
+        if docs and all(t["id"] in d for d in docs):
+            inputs = [x | {"docs": d[t["id"]]} for x, d in zip(inputs, docs, strict=True)]
         out.append({"id": t["id"], "a": t["a"], "b": t["b"], "family_size": m,
                     **trend(inputs, reg["terms"], margin, better, confidence, reg["resamples"], reg["seed"])})
     return out
@@ -196,7 +228,7 @@ def analyse_ladder(p, lad, layout, tokens_meta: dict, tokens_meta_path, pilot: d
     bpt = study.bytes_per_token(tokens_meta, tokens_meta_path)["bytes_per_token"]
     vocab, n_train = tokens_meta["vocab_size"], tokens_meta["splits"]["train"]["tokens"]
     facts = rung_facts(lad, vocab, n_train)
-    cells = []
+    cells, docs = [], []
     for rung, x in lad.cells():
         runs = cell_runs(lad, layout, rung, x)
         done = sum(1 for v in runs.values() for r in v.values() if r["train"])
@@ -211,6 +243,7 @@ def analyse_ladder(p, lad, layout, tokens_meta: dict, tokens_meta_path, pilot: d
                       "variants": variant_values(runs, p.hypotheses["primary_metric"]),
                       "end_slope": end_slope(runs, facts[rung]["tokens"][f"{x:g}"] / x),
                       "analysis": analyse_cell(view, runs, bpt, pilot)})
+        docs.append(document_diffs(runs, view.hypotheses, cells[-1]["analysis"]["pairs"]))
     meta = {"profile": lad.profile, "status": lad.raw["status"], "registered": lad.raw["registered"],
             "ladder_hash": p.ladder_hash, "prereg_hash": p.prereg_hash,
             "primary_metric": p.hypotheses["primary_metric"],
@@ -220,5 +253,5 @@ def analyse_ladder(p, lad, layout, tokens_meta: dict, tokens_meta_path, pilot: d
             "n_planned": len(lad.final_runs()), "n_done_cells": sum(c["n_runs"] > 0 for c in cells),
             "verdict_rule": VERDICT_RULE_V2, "tuning_rule": TUNING_RULE, "trend_rule": TREND_RULE}
     return {"meta": meta, "rungs": facts, "tuning": tuning_summary(lad, layout),
-            "tuning_curves": tuning_curves(lad, layout), "cells": cells, "trends": trends(lad, cells, view),
+            "tuning_curves": tuning_curves(lad, layout), "cells": cells, "trends": trends(lad, cells, view, docs),
             "stability": stability(cells, view.hypotheses["tests"])}

@@ -780,6 +780,29 @@ def per_item_paired_bootstrap(a_items, b_items, n_boot: int = 10_000, seed: int 
             "n_items": n_items, "n_seeds": int(a.shape[0]), "n_boot": n_boot, "secondary": True}
 
 
+def multi_bootstrap_means(diffs, n_boot: int, seed: int) -> np.ndarray:
+    """The Multi-Bootstrap's resample means of each of k [n_seeds, n_items] matrices, with the
+    SAME (seed, item) draws for all k: [k, n_boot]. Each resample draws n_seeds seed indices
+    and, independently, n_items item indices with replacement (per block of resamples: the seed
+    draws, then the item draws, from numpy default_rng(seed) via integers()) and takes the mean
+    over every drawn (seed, item) cell, w_s . diff . w_i / (n_seeds * n_items) with w the draw
+    counts. Shared draws let quantities that are linear in the same cells (the two slopes of a
+    trend) be resampled jointly."""
+    diffs = np.asarray(diffs, dtype=float)
+    _, n_seeds, n_items = diffs.shape
+    rng = np.random.default_rng(seed)
+    means, chunk = [], max(1, min(_BOOT_CHUNK, (1 << 22) // n_items))   # at most ~4M draws held at once
+    for lo in range(0, n_boot, chunk):
+        c = min(chunk, n_boot - lo)
+        s_idx = rng.integers(0, n_seeds, size=(c, n_seeds))
+        i_idx = rng.integers(0, n_items, size=(c, n_items))
+        rows = np.arange(c)[:, None]
+        w_s = np.bincount((rows * n_seeds + s_idx).ravel(), minlength=c * n_seeds).reshape(c, n_seeds)
+        w_i = np.bincount((rows * n_items + i_idx).ravel(), minlength=c * n_items).reshape(c, n_items)
+        means.append([np.einsum("bi,bi->b", w_s @ d, w_i) / (n_seeds * n_items) for d in diffs])
+    return np.concatenate(means, axis=1) if means else np.zeros((len(diffs), 0))
+
+
 def multi_bootstrap(a, b, better: str = "lower", n_boot: int = 10_000, seed: int = 0,
                     confidence: float = 0.95) -> dict:
     """SECONDARY analysis (never used for a verdict by VERDICT_RULE_V2).
@@ -815,17 +838,7 @@ def multi_bootstrap(a, b, better: str = "lower", n_boot: int = 10_000, seed: int
                          + (f" and {len(bad) - 10} more" if len(bad) > 10 else ""))
     diff = a - b
     n_seeds, n_items = diff.shape
-    rng = np.random.default_rng(seed)
-    means, chunk = [], max(1, min(_BOOT_CHUNK, (1 << 22) // n_items))   # at most ~4M draws held at once
-    for lo in range(0, n_boot, chunk):
-        c = min(chunk, n_boot - lo)
-        s_idx = rng.integers(0, n_seeds, size=(c, n_seeds))
-        i_idx = rng.integers(0, n_items, size=(c, n_items))
-        rows = np.arange(c)[:, None]
-        w_s = np.bincount((rows * n_seeds + s_idx).ravel(), minlength=c * n_seeds).reshape(c, n_seeds)
-        w_i = np.bincount((rows * n_items + i_idx).ravel(), minlength=c * n_items).reshape(c, n_items)
-        means.append(np.einsum("bi,bi->b", w_s @ diff, w_i) / (n_seeds * n_items))
-    means = np.concatenate(means)
+    means = multi_bootstrap_means(diff[None], n_boot, seed)[0]
     lo, hi = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
     seed_a, seed_b = a.mean(axis=1), b.mean(axis=1)
     wins = seed_a < seed_b if better == "lower" else seed_a > seed_b

@@ -8,8 +8,13 @@ on log parameters and log tokens, and its own slopes. The pooled least-squares s
 mean of the seeds' slopes (the design is the same for every seed), so the slope is decided like
 every paired effect of design v2: the exact sign-flip test and its inverted interval over the
 seeds' slopes (evals.stats). Whatever a seed shares across cells (its data order) stays inside
-its own slope. A seed-level bootstrap interval (seeds resampled, as the Multi-Bootstrap's seed
-axis, Sellam et al. 2022) is reported beside it, never deciding.
+its own slope. Reported beside it, never deciding: a seed-level bootstrap interval, and the
+Multi-Bootstrap (Sellam et al. 2022) interval, which resamples the seeds and the test documents
+together. Every slope is a fixed linear combination of the cells' differences, and each cell's
+difference is the mean over the same test documents, so a seed's slope is the mean over documents
+of per-document slopes; the Multi-Bootstrap of that [seeds x documents] table is the slope's
+Multi-Bootstrap. The sign-flip interval treats the test documents as fixed (it answers for these
+documents); the Multi-Bootstrap also counts their sampling (an answer for documents like them).
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import math
 
 import numpy as np
 
-from evals.stats import bootstrap_p, sign_flip_p, signflip_ci
+from evals.stats import bootstrap_p, multi_bootstrap_means, sign_flip_p, signflip_ci
 
 TERMS = {"params": "log10_params", "tokens": "log10_tokens"}   # registered term -> cell field
 TREND_RULE = (
@@ -55,18 +60,41 @@ def seed_slopes(cells: list[dict], terms: list[str]) -> dict:
     X = np.array([[1.0] + [c[TERMS[t]] - centre[t] for t in kept] for c in cells]) if cells else np.zeros((0, 1))
     D = (np.array([[dict(zip(c["seeds"], c["d"], strict=True))[s] for c in cells] for s in seeds]) if seeds
          else np.zeros((0, len(cells))))
-    B = D @ np.linalg.pinv(X).T if seeds and kept else np.zeros((len(seeds), 1 + len(kept)))
+    P = np.linalg.pinv(X) if seeds and kept else np.zeros((1 + len(kept), len(cells)))
+    B = D @ P.T
     return {"cells": len(cells), "seeds": seeds, "excluded_seeds": [s for s in every if s not in common],
-            "terms": kept, "dropped": [t for t in terms if t not in kept], "centre": centre, "span": span, "B": B}
+            "terms": kept, "dropped": [t for t in terms if t not in kept], "centre": centre, "span": span, "B": B,
+            "P": P}
+
+
+def document_slopes(cells: list[dict], P: np.ndarray, seeds: list) -> dict:
+    """Per-document slopes for the Multi-Bootstrap: G[j, s, i] = sum_c P[j, c] * docs[c][s][i],
+    where docs[c][s] = (document ids, per-document a - b) of seed s in cell c (the cells with
+    pairs, in seed_slopes' order) and P the least-squares operator. Uses the seeds that have the
+    same documents in every cell; the others are listed."""
+    cells = [c for c in cells if len(c["d"])]
+    have = [s for s in seeds if all(s in (c.get("docs") or {}) for c in cells)]
+    ids = {tuple(c["docs"][s][0]) for c in cells for s in have}
+    if len(ids) > 1:                    # cells scored on different documents: no common table
+        have = []
+    out = {"seeds": have, "lacking_seeds": [s for s in seeds if s not in have]}
+    if len(have) < 2:
+        return out | {"note": f"per-document differences of the same documents in every cell for {len(have)} "
+                              "seed(s); need 2"}
+    T = np.stack([np.stack([np.asarray(c["docs"][s][1], dtype=float) for s in have]) for c in cells])  # [c, s, i]
+    return out | {"G": np.einsum("jc,csi->jsi", P, T), "n_items": T.shape[2]}
 
 
 def fit(cells: list[dict], terms: list[str], confidence: float = 0.95, resamples: int = 10_000, seed: int = 0) -> dict:
     """The slopes of the paired differences on the registered terms, per decade.
 
     cells: [{"log10_params", "log10_tokens", "seeds": [...], "d": [...]}] (d[i] is seeds[i]'s a - b).
+    A cell may carry "docs": {seed: (document ids, per-document a - b)} (mean over documents = d).
     Per kept term: slope (mean of the seeds' slopes = pooled OLS), p (exact sign-flip), ci_low/ci_high
     (sign-flip interval at `confidence`), boot_low/boot_high and boot_p (seed bootstrap, reported
-    only), centre, span. Also intercept, n_seeds, excluded_seeds, dropped terms."""
+    only), where every cell has docs mb_slope, mb_low/mb_high and mb_p (Multi-Bootstrap over seeds
+    and documents at `confidence`, reported only), centre, span. Also intercept, n_seeds,
+    excluded_seeds, dropped terms and multi_bootstrap (the seeds and documents it used, or a note)."""
     s = seed_slopes(cells, terms)
     base = {"terms": s["terms"], "dropped": s["dropped"], "n_cells": s["cells"], "n_seeds": len(s["seeds"]),
             "seeds": s["seeds"], "excluded_seeds": s["excluded_seeds"], "confidence": confidence, "slopes": {}}
@@ -79,7 +107,15 @@ def fit(cells: list[dict], terms: list[str], confidence: float = 0.95, resamples
     rng = np.random.default_rng(seed)
     boot_means = B[rng.integers(0, len(B), size=(resamples, len(B)))].mean(axis=1)
     q = [(1 - confidence) / 2, (1 + confidence) / 2]
+    mb = document_slopes(cells, s["P"], s["seeds"]) if all("docs" in c for c in cells) else None
+    mb_means = multi_bootstrap_means(mb["G"][1:], resamples, seed) if mb and "G" in mb else None
     base["intercept"] = float(B[:, 0].mean())
+    base["multi_bootstrap"] = (
+        {"note": "no per-document scores given"} if mb is None else
+        {k: mb[k] for k in ("seeds", "lacking_seeds", "note") if k in mb} if mb_means is None else
+        {"seeds": mb["seeds"], "lacking_seeds": mb["lacking_seeds"], "n_items": mb["n_items"], "n_boot": resamples,
+         "method": "multi-bootstrap: seeds and test documents resampled independently, the same draws for every "
+                   "cell and term"})
     for j, t in enumerate(s["terms"], start=1):
         ci = signflip_ci(B[:, j], confidence, seed=seed)
         blo, bhi = np.quantile(boot_means[:, j], q)
@@ -88,6 +124,10 @@ def fit(cells: list[dict], terms: list[str], confidence: float = 0.95, resamples
                              "ci_low": float(ci["low"]), "ci_high": float(ci["high"]), "ci_method": ci["method"],
                              "boot_low": float(blo), "boot_high": float(bhi), "boot_p": bp["p_text"],
                              "per_seed": [float(x) for x in B[:, j]], "centre": s["centre"][t], "span": s["span"][t]}
+        if mb_means is not None:
+            mlo, mhi = np.quantile(mb_means[j - 1], q)
+            base["slopes"][t] |= {"mb_slope": float(mb["G"][j].mean()), "mb_low": float(mlo), "mb_high": float(mhi),
+                                  "mb_p": bootstrap_p(mb_means[j - 1])["p_text"]}
     return base
 
 

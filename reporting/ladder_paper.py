@@ -47,8 +47,10 @@ def results_body() -> str:
                "sd); cells without runs yet are left out.", "tab:ladder-detail"),
         _table("gen/ladder/table_trend.tex", "The trend test: per hypothesis and term, the slope of A $-$ B per "
                "decade of parameters or tokens (mean of the seeds' own slopes), its sign-flip interval at the "
-               "Bonferroni level that decides, the seed-bootstrap interval reported beside it, and the change "
-               "across the ladder.", "tab:ladder-trend"),
+               "Bonferroni level that decides (it treats the test documents as fixed), the Multi-Bootstrap "
+               "interval at the same level reported beside it (seeds and test documents resampled together; "
+               "--: a checkout without the runs' per-document scores), and the change across the ladder.",
+               "tab:ladder-trend"),
         _figure("gen/ladder/figures/tuning.pdf", "Learning-rate tuning on the validation split: mean final "
                 "validation loss over the tuning seeds against the learning rate, band from best to worst seed; "
                 "star: the learning rate chosen for the final runs.", "fig:ladder-tuning"),

@@ -83,11 +83,14 @@ def _trend_sentence(tr: dict, W: Words) -> str:
     for term, s in slopes.items():
         words = say(f"ladder.term.{term}")
         if s["verdict"] == "changes":
-            out.append(say("ladder.trend.changes", term=words, side=W.tt(_favoured(tr, s))))
-        elif s["verdict"] == "stable":
-            out.append(say("ladder.trend.stable", term=words))
+            mb = "" if "mb_low" not in s else say(
+                "ladder.trend.mb_zero" if s["mb_low"] <= 0 <= s["mb_high"] else "ladder.trend.mb_agrees")
+            out.append(say("ladder.trend.changes", term=words, side=W.tt(_favoured(tr, s))) + mb)
         else:
-            out.append(say("ladder.trend.inconclusive", term=words))
+            mb = "" if "mb_low" not in s or s["mb_low"] <= 0 <= s["mb_high"] else say(
+                "ladder.trend.mb_excludes", side=W.tt(tr["a"] if (s["mb_high"] < 0) == (tr["better"] == "lower")
+                                                     else tr["b"]), n=tr["n_seeds"])
+            out.append(say(f"ladder.trend.{s['verdict']}", term=words) + mb)
     return " " + say("ladder.trend.sentence", parts="; ".join(out))
 
 

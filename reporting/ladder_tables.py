@@ -86,7 +86,8 @@ def trend_columns():
             ("slope per decade", "num", s("slope")),
             ("sign-flip CI", "num", lambda row: fmt_ci(row[1]["ci_low"], row[1]["ci_high"])),
             (r"level (\%)", "num", lambda row: fmt_level(row[0]["confidence"])),
-            ("seed-bootstrap CI", "num", lambda row: fmt_ci(row[1]["boot_low"], row[1]["boot_high"])),
+            ("Multi-Bootstrap CI", "num", lambda row: fmt_ci(row[1]["mb_low"], row[1]["mb_high"])
+             if "mb_low" in row[1] else "--"),
             ("change over the ladder", "num", s("change_over_span")),
             ("margin", "num", lambda row: fmt(row[0]["margin"])),
             ("verdict", "bold",

@@ -271,6 +271,60 @@ def test_trend_drops_a_term_the_ladder_does_not_vary_and_is_deterministic():
     assert "note" in fit(one_length[:1], ["params"], resamples=100)
 
 
+def doc_cells(slope=0.0, doc_slope_sd=0.0, seed_sd=0.002, doc_sd=0.05, n_docs=20, seed=1, n_seeds=10):
+    """Cells with per-document differences: document i's own slope on log parameters is
+    slope + v_i (v_i ~ N(0, doc_slope_sd), the same in every seed), plus seed and document noise;
+    each cell's d is the mean over its documents, as lm_test's bits per byte is."""
+    rng = np.random.default_rng(seed)
+    v = rng.normal(0, doc_slope_sd, n_docs)
+    ids = list(range(n_docs))
+    out = []
+    for lp in (5.4, 6.0, 6.6):
+        docs = {}
+        for s in range(n_seeds):
+            docs[s] = (ids, (slope + v) * (lp - 6.0) + rng.normal(0, seed_sd) + rng.normal(0, doc_sd, n_docs))
+        out.append({"log10_params": lp, "log10_tokens": 6.0, "seeds": list(range(n_seeds)),
+                    "d": [float(docs[s][1].mean()) for s in range(n_seeds)], "docs": docs})
+    return out
+
+
+def test_multi_bootstrap_slope_is_the_slope_of_the_document_table():
+    """Each seed's slope is the mean over documents of per-document slopes, so the Multi-Bootstrap's
+    point is the trend's slope itself, and its interval covers it."""
+    r = fit(doc_cells(slope=0.02), ["params"], resamples=2000, seed=4)
+    s = r["slopes"]["params"]
+    assert s["mb_slope"] == pytest.approx(s["slope"], abs=1e-12)
+    assert s["mb_low"] < s["slope"] < s["mb_high"]
+    assert r["multi_bootstrap"]["n_items"] == 20 and r["multi_bootstrap"]["seeds"] == list(range(10))
+    assert r == fit(doc_cells(slope=0.02), ["params"], resamples=2000, seed=4)        # deterministic
+
+
+def test_multi_bootstrap_counts_document_sampling_the_sign_flip_does_not():
+    """Documents with slopes of their own: the sign-flip interval answers for these documents (its
+    coverage of the population slope falls far below the level), the Multi-Bootstrap's for
+    documents like them (it keeps roughly its level)."""
+    n, flip_cover, mb_cover = 60, 0, 0
+    for i in range(n):
+        s = fit(doc_cells(slope=0.0, doc_slope_sd=0.05, seed_sd=0.001, doc_sd=0.01, seed=500 + i), ["params"],
+                confidence=0.9, resamples=1000, seed=i)["slopes"]["params"]
+        flip_cover += s["ci_low"] <= 0 <= s["ci_high"]
+        mb_cover += s["mb_low"] <= 0 <= s["mb_high"]
+    assert flip_cover / n < 0.5 and mb_cover / n >= 0.75
+
+
+def test_multi_bootstrap_uses_seeds_with_the_same_documents_in_every_cell():
+    c = doc_cells()
+    del c[1]["docs"][3]                                       # seed 3 lacks its documents in one cell
+    r = fit(c, ["params"], resamples=500)
+    assert r["multi_bootstrap"]["lacking_seeds"] == [3] and 3 not in r["multi_bootstrap"]["seeds"]
+    assert "mb_low" in r["slopes"]["params"]
+    c[2]["docs"] = {s: (list(range(1, 21)), x) for s, (_, x) in c[2]["docs"].items()}   # other documents
+    r = fit(c, ["params"], resamples=500)
+    assert "note" in r["multi_bootstrap"] and "mb_low" not in r["slopes"]["params"]
+    plain = fit([{k: v for k, v in x.items() if k != "docs"} for x in doc_cells()], ["params"], resamples=500)
+    assert plain["multi_bootstrap"] == {"note": "no per-document scores given"}
+
+
 def test_end_slope_is_the_fall_over_the_last_window(tmp_path):
     """Loss falling 0.1 nats per 1,000 tokens: over the last quarter of a 4,000-token epoch it fell
     0.1; a diverged run and a run without its curve are left out, and the count says so."""

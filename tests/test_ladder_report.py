@@ -58,6 +58,10 @@ def test_known_trend_is_found_through_the_stage(sloped):
     # resonator_phonetic gets +0.02 bits/byte per decade of parameters relative to every other variant
     h1a = trends["H1a"]["slopes"]["params"]
     assert h1a["ci_low"] < 0.02 < h1a["ci_high"] and h1a["verdict"] == "changes"
+    # the Multi-Bootstrap over seeds and the runs' per-document scores, reported beside it
+    assert h1a["mb_slope"] == pytest.approx(h1a["slope"], abs=1e-12)
+    assert 0 < h1a["mb_low"] < h1a["slope"] < h1a["mb_high"]
+    assert trends["H1a"]["multi_bootstrap"]["seeds"] == list(range(10))
     h5b = trends["H5b"]["slopes"]["params"]          # neither side is phonetic: no slope
     assert h5b["ci_low"] < 0 < h5b["ci_high"] and h5b["verdict"] != "changes"
     assert [c["label"] for c in doc["cells"]] == ["d64 e0.5", "d64 e2.4", "d256 e0.5"]
@@ -76,6 +80,8 @@ def test_known_trend_is_found_through_the_stage(sloped):
     tables = sloped / "out1" / "small" / "ladder" / "tex"
     assert "d256 e0.5" in (tables / "table_verdicts.tex").read_text()
     assert "H1a" in (tables / "stability.tex").read_text()
+    assert "so does the Multi-Bootstrap interval" in (tables / "stability.tex").read_text()
+    assert "Multi-Bootstrap CI" in (tables / "table_trend.tex").read_text()
     # the abstract's sentence names the decided trend, with the side it favours
     abstract = (tables / "abstract.tex").read_text()
     assert abstract.startswith("Across a ladder of 2 model sizes") and "(10 paired seeds per cell)" in abstract
