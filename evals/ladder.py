@@ -193,7 +193,7 @@ def tuning_curves(lad, layout) -> dict:
     for r in lad.rungs:
         for v in lad.variants:
             grid = {}
-            for lr in lad.lr_grid:
+            for lr in lad.rung_grid(r):
                 vals = {}
                 for s in lad.tune_seeds:
                     f = layout.tune_run(r, v, lr, s).train_json
@@ -210,6 +210,7 @@ def rung_facts(lad, vocab: int, n_train_tokens: int | None) -> dict:
     out = {}
     for r in lad.rungs:
         out[r] = {"model": lad.rung(r)["model"], "lengths": lad.lengths(r), "tune_length": lad.rung(r)["tune_length"],
+                  "lr_grid": lad.rung_grid(r),
                   "params": {v: lad.n_params(r, v, vocab) for v in lad.variants},
                   "scale_params": lad.scale_params(r, vocab),
                   "tokens": {f"{x:g}": lad.tokens(r, x, n_train_tokens, vocab) for x in lad.lengths(r)}
@@ -249,7 +250,8 @@ def analyse_ladder(p, lad, layout, tokens_meta: dict, tokens_meta_path, pilot: d
             "primary_metric": p.hypotheses["primary_metric"],
             "alpha": p.hypotheses["alpha"], "confidence": p.hypotheses["confidence"], "vocab_size": vocab,
             "bytes_per_token": bpt, "variants": lad.variants, "seeds": lad.seeds, "tune_seeds": lad.tune_seeds,
-            "lr_grid": lad.lr_grid, "hypotheses": [t["id"] for t in view.hypotheses["tests"]],
+            "lr_grid": lad.lr_grid, "revisions": lad.raw.get("revisions", []),
+            "hypotheses": [t["id"] for t in view.hypotheses["tests"]],
             "n_planned": len(lad.final_runs()), "n_done_cells": sum(c["n_runs"] > 0 for c in cells),
             "verdict_rule": VERDICT_RULE_V2, "tuning_rule": TUNING_RULE, "trend_rule": TREND_RULE}
     return {"meta": meta, "rungs": facts, "tuning": tuning_summary(lad, layout),

@@ -13,11 +13,12 @@ import math
 import numpy as np
 
 TUNING_RULE = (
-    "Per (rung, variant), the learning rate of ladder.lr_grid with the lowest mean, over the tuning seeds, of "
-    "the final validation loss (nats per token over every validation window) after the rung's tune_length; a "
-    "diverged tuning run counts as +inf; a tie goes to the smaller learning rate. A best at either edge of the "
-    "grid is not chosen: the grid is extended by one ratio step on that side and the new value tuned, until "
-    "every variant's best is interior (with ladder.checks: warn it is chosen, with a warning).")
+    "Per (rung, variant), the learning rate of the rung's grid (ladder.rungs.<rung>.lr_grid, else ladder.lr_grid) "
+    "with the lowest mean, over the tuning seeds, of the final validation loss (nats per token over every "
+    "validation window) after the rung's tune_length; a diverged tuning run counts as +inf; a tie goes to the "
+    "smaller learning rate. A best at either edge of the rung's grid is not chosen: that grid is extended by one "
+    "ratio step on that side and the new value tuned, until every variant's best at the rung is interior (with "
+    "ladder.checks: warn it is chosen, with a warning).")
 
 
 def selection_value(record: dict | None) -> float | None:

@@ -6,8 +6,9 @@ Reads the tuning runs' records only (runs/ladder/<P>/tune/<rung>/<variant>/lr*/s
 their selection loss on the validation split; nothing of the test split) and applies
 evals.tuning.TUNING_RULE. Writes results/<P>/ladder/lr/<rung>/<variant>.json, the file the
 final runs read (the learning rate alone), and the tuning table beside it in
-runs/ladder/<P>/tuning/<rung>/<variant>.json. A best at an edge of ladder.lr_grid stops here with the value to add
-(ladder.checks: warn takes it, with a warning).
+runs/ladder/<P>/tuning/<rung>/<variant>.json. The candidates are the rung's grid (its own
+ladder.rungs.<rung>.lr_grid, else ladder.lr_grid); a best at an edge of it stops here with the
+value to add (ladder.checks: warn takes it, with a warning).
 """
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ from resonator.params import load_params
 def tuning_losses(lad: Ladder, rung: str, variant: str) -> dict:
     """{lr: {seed: selection loss}} of the planned tuning runs; a missing one is an error naming its stage."""
     out = {}
-    for lr in lad.lr_grid:
-        stage = ladder_stage(f"tune@{rung}-{variant}-{lr!s}")
+    stage = ladder_stage(f"tune@{rung}-{variant}")
+    for lr in lad.rung_grid(rung):
         for s in lad.tune_seeds:
             run = lad.layout.tune_run(rung, variant, lr, s)
             rec = read_json(run.train_json, f"rerun it: `dvc repro -s {stage}`",
@@ -55,15 +56,17 @@ def main(argv=None) -> int:
     if args.variant not in lad.variants:
         raise ProjectError(f"{p.path}: key 'ladder.variants'", f"does not list '{args.variant}'",
                            "add it, or pick another")
-    choice = select(lad.lr_grid, lad.tune_seeds, tuning_losses(lad, args.rung, args.variant))
+    choice = select(lad.rung_grid(args.rung), lad.tune_seeds, tuning_losses(lad, args.rung, args.variant))
     best = choice["rows"][choice["index"]]
     if choice["edge"]:
-        err = ProjectError(f"{p.path}: key 'ladder.lr_grid'",
+        key, x = lad.grid_key(args.rung), choice["extend_with"]
+        also = "" if key == "ladder.lr_grid" or any(abs(x / g - 1) < 1e-9 for g in lad.lr_grid) else \
+            " and to ladder.lr_grid"
+        err = ProjectError(f"{p.path}: key '{key}'",
                            f"{args.rung}/{args.variant}: the lowest mean validation loss ({best['mean']:.4f} nats over "
                            f"{len(lad.tune_seeds)} tuning seeds) is at {choice['lr']:g}, the grid's "
                            f"{choice['edge']} value",
-                           f"extend the grid: add {choice['extend_with']:g} to ladder.lr_grid "
-                           "(the best must be interior)")
+                           f"extend the grid: add {x:g} to {key}{also} (the best must be interior)")
         if lad.raw.get("checks", "refuse") == "refuse":
             raise err
         print(f"warning: {err.line()}; chosen anyway because ladder.checks is 'warn'", file=sys.stderr)

@@ -1,14 +1,16 @@
 """DVC stages `tune` and `train_rung`: one run of the ladder (issue 18), with the project's
 training loop unchanged.
 
-    python -m pipeline.train_rung --rung d128 --variant standard --lr 0.002              # tuning
+    python -m pipeline.train_rung --rung d128 --variant standard --tune                  # tuning (the stage)
+    python -m pipeline.train_rung --rung d128 --variant standard --lr 0.002              # one rate's tuning
     python -m pipeline.train_rung --rung d128 --variant standard --lr 0.002 --seed 100   # one tuning run
     python -m pipeline.train_rung --rung d128 --variant standard --seed 3                # final
 
-Tuning (--lr): the rung's tune_length at one learning rate of ladder.lr_grid, on each tuning
-seed in turn (ladder.tune_seeds; --seed: that one only, a tuning seed); reads the train and
-validation splits only (never the test split), adds to train.json the selection loss over
-every validation window and removes its checkpoints:
+Tuning (--tune: every learning rate of the rung's grid, ladder.rungs.<rung>.lr_grid or else
+ladder.lr_grid; --lr: one of them): the rung's tune_length on each tuning seed in turn
+(ladder.tune_seeds; --seed: that one only, a tuning seed); reads the train and validation
+splits only (never the test split), adds to train.json the selection loss over every
+validation window and removes its checkpoints:
 runs/ladder/<P>/tune/<rung>/<variant>/lr<lr>/s<seed>/{train.json, curve.tsv}.
 Final: refuses while the ladder is a draft. Trains every length of the rung in turn at the
 learning rate select_lr chose (results/<P>/ladder/lr/<rung>/<variant>.json), each longer length
@@ -43,8 +45,9 @@ def plan(lad: Ladder, args, vocab: int) -> tuple[float, list[float], dict, objec
                            "add it, or pick another")
     lad.rung(args.rung)
     if args.lr is not None:
-        if not any(math.isclose(args.lr, g, rel_tol=1e-9) for g in lad.lr_grid):
-            raise ProjectError(f"{path}: key 'ladder.lr_grid'", f"does not hold {args.lr:g}", "tune only grid values")
+        if not any(math.isclose(args.lr, g, rel_tol=1e-9) for g in lad.rung_grid(args.rung)):
+            raise ProjectError(f"{path}: key '{lad.grid_key(args.rung)}'", f"does not hold {args.lr:g}",
+                               "tune only the rung's grid values")
         if args.seed not in lad.tune_seeds:
             raise ProjectError(f"{path}: key 'ladder.tune_seeds'", f"does not hold seed {args.seed}",
                                "tuning runs use tuning seeds only")
@@ -64,22 +67,29 @@ def main(argv=None) -> int:
     ap.add_argument("--rung", required=True)
     ap.add_argument("--variant", required=True)
     ap.add_argument("--seed", type=int, help="the run's seed (required for a final run; tuning: every tuning seed)")
-    ap.add_argument("--lr", type=float, help="tuning runs at this learning rate of ladder.lr_grid")
+    ap.add_argument("--lr", type=float, help="tuning runs at this learning rate of the rung's grid")
+    ap.add_argument("--tune", action="store_true", help="tuning runs at every learning rate of the rung's grid")
     ap.add_argument("--length", type=float, help=argparse.SUPPRESS)   # one length, in a rank started by this command
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args(argv)
     argv = list(argv if argv is not None else sys.argv[1:])
-    if args.seed is None and args.lr is None:
+    if args.tune and (args.lr is not None or args.seed is not None):
+        ap.error("--tune runs every rate and tuning seed of the rung; drop --lr and --seed")
+    if args.seed is None and args.lr is None and not args.tune:
         ap.error("a final run needs --seed")
     lad = Ladder(load_params(args.params))
     if args.seed is not None:
         return run(lad, args, argv)
-    # One DVC stage per (rung, variant, rate), its tuning seeds one after another: a third of
-    # the stages of one per run (dvc.yaml says why).
-    for seed in lad.tune_seeds:
-        rc = run(lad, argparse.Namespace(**vars(args) | {"seed": seed}), argv + ["--seed", str(seed)])
-        if rc:
-            return rc
+    # One DVC stage per (rung, variant): every rate of the rung's grid, each on the tuning seeds
+    # one after another (ladder/dvc.yaml says why).
+    lad.rung(args.rung)
+    for lr in lad.rung_grid(args.rung) if args.tune else [args.lr]:
+        for seed in lad.tune_seeds:
+            one = ["--rung", args.rung, "--variant", args.variant, "--lr", repr(lr), "--seed", str(seed),
+                   "--params", args.params]
+            rc = run(lad, argparse.Namespace(**vars(args) | {"lr": lr, "seed": seed, "tune": False}), one)
+            if rc:
+                return rc
     return 0
 
 

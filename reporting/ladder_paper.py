@@ -71,7 +71,7 @@ def plan_body(p) -> str:
     n_train = meta["splits"]["train"]["tokens"] if meta else None
     reg = {"status": lad.raw["status"], "registered": lad.raw["registered"], "variants": lad.variants,
            "vocab_size": vocab, "profile": lad.profile, "lr_grid": lad.lr_grid, "tune_seeds": lad.tune_seeds,
-           "seeds": lad.seeds, "hypotheses": [t["id"] for t in lad.tests()]}
+           "seeds": lad.seeds, "hypotheses": [t["id"] for t in lad.tests()], "revisions": lad.raw.get("revisions", [])}
     return SOURCE + "\n" + no_results(reg, rung_facts(lad, vocab, n_train), latex=True)
 
 

@@ -39,6 +39,15 @@ def variant_spans(rungs: dict) -> dict[str, float]:
     return {v: max(ns) / min(ns) for v, ns in per.items() if len(ns) > 1}
 
 
+def _grids(meta: dict, rungs: dict, W: Words) -> str:
+    """The learning rates tuned: one list when every rung tunes the same, else each rung's."""
+    grids = {r: f.get("lr_grid", meta["lr_grid"]) for r, f in rungs.items()}
+    if len({tuple(g) for g in grids.values()}) <= 1:
+        return _list([f"{x:g}" for x in next(iter(grids.values()), meta["lr_grid"])])
+    return say("ladder.rung_grids", grids="; ".join(f"{W.tt(r)}: {_list([f'{x:g}' for x in g])}"
+                                                    for r, g in grids.items()))
+
+
 def registration(meta: dict, rungs: dict, latex: bool) -> str:
     """The ladder in words: rungs (size, parameters, lengths, tokens), variants, seeds, tuning."""
     W = Words(latex)
@@ -58,9 +67,12 @@ def registration(meta: dict, rungs: dict, latex: bool) -> str:
     return say("ladder.registration", state=state, variants=_list([W.tt(v) for v in meta["variants"]]),
                n_rungs=len(rungs), rungs="; ".join(parts), span=f"{span:.1f}", vocab=f"{meta['vocab_size']:,}",
                narrow=say("ladder.narrow_span", span=W.span(narrow[0], narrow[-1])) if narrow else "",
-               profile=W.tt(meta["profile"]), grid=_list([f"{x:g}" for x in meta["lr_grid"]]),
+               profile=W.tt(meta["profile"]), grid=_grids(meta, rungs, W),
                n_tune=len(meta["tune_seeds"]), n_seeds=len(meta["seeds"]),
-               hypotheses=_list([W.esc(h) for h in meta["hypotheses"]])) + "\n"
+               hypotheses=_list([W.esc(h) for h in meta["hypotheses"]]),
+               revisions="".join(say("ladder.revision", date=r["date"], change=W.esc(r["change"].rstrip(".")),
+                                     reason=W.esc(r["reason"].rstrip(".")))
+                                 for r in meta.get("revisions", []))) + "\n"
 
 
 def _cells_by_verdict(verdicts: dict[str, str]) -> str:

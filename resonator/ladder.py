@@ -68,6 +68,15 @@ class Ladder:
     def lr_grid(self) -> list[float]:
         return [float(x) for x in self.raw["lr_grid"]]
 
+    def rung_grid(self, rung: str) -> list[float]:
+        """The learning rates tuned at this rung: its own lr_grid, else the ladder's."""
+        own = self.rung(rung).get("lr_grid")
+        return [float(x) for x in own] if own is not None else self.lr_grid
+
+    def grid_key(self, rung: str) -> str:
+        """The params key of the rung's grid (where an edge-best asks for a value)."""
+        return f"ladder.rungs.{rung}.lr_grid" if self.rung(rung).get("lr_grid") is not None else "ladder.lr_grid"
+
     @property
     def registered(self) -> bool:
         return self.raw["status"] == "registered"
@@ -87,7 +96,7 @@ class Ladder:
 
     def tuning_runs(self) -> list[tuple[str, str, float, int]]:
         return [(r, v, lr, s)
-                for r in self.rungs for v in self.variants for lr in self.lr_grid for s in self.tune_seeds]
+                for r in self.rungs for v in self.variants for lr in self.rung_grid(r) for s in self.tune_seeds]
 
     def final_runs(self) -> list[tuple[str, str, int]]:
         """Seed-major within each rung: an interrupted ladder has whole seeds."""
@@ -146,8 +155,12 @@ class Ladder:
     def unmet_requirements(self, vocab_size: int) -> list[str]:
         """The issue's minimums this registration misses (empty: it meets them all)."""
         out = []
-        if len(self.lr_grid) < 5:
-            out.append(f"ladder.lr_grid has {len(self.lr_grid)} learning rates; at least 5")
+        short: dict[tuple[str, int], list[str]] = {}
+        for r in self.rungs:
+            if len(self.rung_grid(r)) < 5:
+                short.setdefault((self.grid_key(r), len(self.rung_grid(r))), []).append(r)
+        for (key, n), rs in short.items():
+            out.append(f"{key} has {n} learning rates (tuned at {', '.join(rs)}); at least 5")
         if len(self.tune_seeds) < 3:
             out.append(f"ladder.tune_seeds has {len(self.tune_seeds)} seeds; at least 3")
         if len(self.seeds) < 10:

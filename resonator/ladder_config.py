@@ -55,6 +55,9 @@ class Rung(Section):
         "shorter's training state (constant learning rate, so each is a prefix of the next)")
     tune_length: PosFloat = doc("epochs of every tuning run at this rung: the shortest length (registered rule; "
                                 "its own key so that adding a length does not rerun the tuning)")
+    lr_grid: list[PosFloat] | None = doc(
+        "the learning rates tuned at this rung: a contiguous run of ladder.lr_grid, extended at this rung alone "
+        "by one ratio step wherever a variant's best is at its edge; absent: all of ladder.lr_grid", None)
 
     @model_validator(mode="after")
     def _lengths(self):
@@ -79,6 +82,20 @@ class Trend(Section):
         return self
 
 
+class Revision(Section):
+    date: str = doc("when the revision was registered (YYYY-MM-DD)")
+    change: str = doc("what changed in the registration")
+    reason: str = doc("why, and what it does to runs already made")
+
+    @model_validator(mode="after")
+    def _date(self):
+        try:
+            dt.date.fromisoformat(self.date)
+        except ValueError:
+            raise ValueError(f"date {self.date!r} is not a date YYYY-MM-DD") from None
+        return self
+
+
 class Budget(Section):
     hours: PosFloat = doc("wall time the whole ladder should fit, at the measured tokens/s")
     piece_hours: PosFloat = doc("longest piece a resumable schedule may have (one stage never spans pieces)")
@@ -100,14 +117,18 @@ class Ladder(Section):
     hypotheses: Annotated[list[Name], Field(min_length=1)] = doc(
         "ids of registered hypotheses (hypotheses.tests) decided at every rung and length")
     lr_grid: Annotated[list[PosFloat], Field(min_length=2)] = doc(
-        "learning rates tried per rung and variant, ascending and log-spaced; extended by one ratio step "
-        "wherever a variant's best is at an edge")
+        "learning rates a rung may tune, ascending and log-spaced: every rung's grid unless the rung names its "
+        "own run of them (rungs.<rung>.lr_grid); extended by one ratio step wherever a variant's best is at an "
+        "edge")
     tune_seeds: Annotated[list[int], Field(min_length=1)] = doc(
         "seeds of the tuning runs, disjoint from `seeds`; a rate's tune stage runs them in turn and keeps "
         "those trained with the same config by the same code, so adding one trains only it")
     trend: Trend = doc("the registered trend test over rungs (evals/trend.py)")
     budget: Budget = doc("the time the ladder should take (tools/ladder_budget.py checks it)")
     rungs: Annotated[dict[Name, Rung], Field(min_length=1)] = doc("model sizes, each with its training lengths")
+    revisions: list[Revision] = doc(
+        "changes to the registration after it was registered, oldest first, each with its reason (the paper's "
+        "registration paragraph states them)", [])
     run: list[Name] = doc(
         "the rungs whose stages dvc.yaml's ladder matrices expand to (tuning, selection, final runs, evaluation); "
         "empty while a draft, so a bare `dvc repro` never starts a ladder that would refuse its final runs; "
@@ -129,6 +150,14 @@ class Ladder(Section):
         ratios = [b / a for a, b in zip(g, g[1:], strict=False)]
         if any(abs(r / ratios[0] - 1) > GRID_RATIO_RTOL for r in ratios):
             raise ValueError(f"lr_grid {g} is not log-spaced (ratios {[round(r, 3) for r in ratios]})")
+        for name, rung in self.rungs.items():
+            if rung.lr_grid is None:
+                continue
+            _unique(rung.lr_grid, f"rungs.{name}.lr_grid")
+            idx = [next((i for i, x in enumerate(g) if abs(x / lr - 1) < 1e-9), None) for lr in rung.lr_grid]
+            if None in idx or idx != list(range(idx[0], idx[0] + len(idx))):
+                raise ValueError(f"rungs.{name}.lr_grid {rung.lr_grid} is not a contiguous run of lr_grid {g} "
+                                 "(a rung tunes neighbouring values of the ladder's grid)")
         _unique(self.run, "run")
         unknown = [r for r in self.run if r not in self.rungs]
         if unknown:

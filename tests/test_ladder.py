@@ -142,7 +142,7 @@ def test_draft_refuses_final_runs_in_one_line(raw, tmp_path):
 def test_unmet_requirements_are_named(raw, tmp_path):
     raw["ladder"]["lr_grid"] = [1.0e-3, 2.0e-3]
     raw["ladder"]["tune_seeds"] = [100]
-    raw["ladder"]["rungs"] = {k: raw["ladder"]["rungs"][k] for k in ("d64", "d128")}
+    raw["ladder"]["rungs"] = {k: {**raw["ladder"]["rungs"][k], "lr_grid": None} for k in ("d64", "d128")}
     raw["ladder"]["status"], raw["ladder"]["registered"] = "registered", "2026-12-01"
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -154,10 +154,29 @@ def test_unmet_requirements_are_named(raw, tmp_path):
         lad.require_registered(2048)
 
 
+def test_a_rung_grid_is_a_contiguous_run_of_the_ladder_grid(raw, tmp_path):
+    raw["ladder"]["rungs"]["d64"]["lr_grid"] = [5.0e-4, 2.0e-3, 4.0e-3]          # skips 1e-3
+    check_error(raw, tmp_path, "ladder", "rungs.d64.lr_grid", "not a contiguous run of lr_grid")
+    raw["ladder"]["rungs"]["d64"]["lr_grid"] = [1.0e-3, 2.0e-3, 3.0e-3]          # 3e-3 is not in the grid
+    check_error(raw, tmp_path, "ladder", "rungs.d64.lr_grid", "not a contiguous run of lr_grid")
+
+
+def test_each_rung_tunes_its_own_grid_and_short_grids_are_named(raw, tmp_path):
+    raw["ladder"]["rungs"]["d64"]["lr_grid"] = [1.0e-3, 2.0e-3, 4.0e-3]
+    raw["ladder"]["rungs"]["d128"].pop("lr_grid", None)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    lad = Ladder(load_params(path))
+    assert lad.rung_grid("d64") == [1.0e-3, 2.0e-3, 4.0e-3] and lad.rung_grid("d128") == lad.lr_grid
+    assert (lad.grid_key("d64"), lad.grid_key("d128")) == ("ladder.rungs.d64.lr_grid", "ladder.lr_grid")
+    assert {lr for r, _, lr, _ in lad.tuning_runs() if r == "d64"} == {1.0e-3, 2.0e-3, 4.0e-3}
+    assert "ladder.rungs.d64.lr_grid has 3 learning rates (tuned at d64); at least 5" in lad.unmet_requirements(2048)
+
+
 def test_plan_counts_and_rung_models(repo_root):
     lad = Ladder(load_params(repo_root / "params.yaml"))
-    n_var, n_lr, n_tune = len(lad.variants), len(lad.lr_grid), len(lad.tune_seeds)
-    assert len(lad.tuning_runs()) == len(lad.rungs) * n_var * n_lr * n_tune
+    n_var, n_tune = len(lad.variants), len(lad.tune_seeds)
+    assert len(lad.tuning_runs()) == sum(len(lad.rung_grid(r)) for r in lad.rungs) * n_var * n_tune
     assert len(lad.final_runs()) == len(lad.rungs) * n_var * len(lad.seeds)
     # the parameter-matched control is matched at the rung's own size
     for r in lad.rungs:

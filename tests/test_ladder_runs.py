@@ -90,19 +90,29 @@ def test_tuning_runs_without_the_test_split(template, tmp_path, monkeypatch):
         train_rung(["--rung", "r16", "--variant", "standard", "--lr", "0.002", "--seed", "0"])
 
 
-def test_a_tuning_stage_runs_each_tuning_seed_as_its_own_run(template, tmp_path, monkeypatch):
-    """The tune stage's command (no --seed) runs every tuning seed in turn, each the run that
-    --seed gives alone (byte-identical record and curve); a final run still needs its seed."""
-    d = stage_copy(template, tmp_path, "stage", **{"ladder.tune_seeds": [100, 101]})
+def test_a_tuning_stage_runs_each_rate_and_tuning_seed_as_its_own_run(template, tmp_path, monkeypatch):
+    """The tune stage's command (--tune) runs every rate of the rung's own grid on every tuning
+    seed, each the run that --lr and --seed give alone (byte-identical record and curve); a rate
+    outside the rung's grid is refused by its key; a final run still needs its seed."""
+    d = stage_copy(template, tmp_path, "stage", **{"ladder.tune_seeds": [100, 101],
+                                                   "ladder.rungs.r16.lr_grid": [2.0e-3, 4.0e-3]})
     monkeypatch.chdir(d)
     lad, lay = ladder_of(d)
-    assert train_rung(["--rung", "r16", "--variant", "standard", "--lr", "0.002"]) == 0
+    assert train_rung(["--rung", "r16", "--variant", "standard", "--tune"]) == 0
+    trained = sorted(p.relative_to(lay.runs / "tune").as_posix() for p in (lay.runs / "tune").glob("*/*/*/*"))
+    assert trained == [f"r16/standard/lr{lr}/s{s}" for lr in ("0.002", "0.004") for s in (100, 101)]
+    last = lay.tune_run("r16", "standard", 0.004, 101)
+    kept = (last.train_json.read_bytes(), last.curve.read_bytes())
+    shutil.rmtree(last.dir)
+    assert train_rung(["--rung", "r16", "--variant", "standard", "--lr", "0.004", "--seed", "101"]) == 0
+    assert (last.train_json.read_bytes(), last.curve.read_bytes()) == kept
+    with pytest.raises(ProjectError, match="ladder.rungs.r16.lr_grid"):
+        train_rung(["--rung", "r16", "--variant", "standard", "--lr", "0.001", "--seed", "100"])
+    with pytest.raises(SystemExit):
+        train_rung(["--rung", "r16", "--variant", "standard", "--tune", "--lr", "0.002"])
     runs = [lay.tune_run("r16", "standard", 0.002, s) for s in (100, 101)]
     stage = [(r.train_json.read_bytes(), r.curve.read_bytes()) for r in runs]
     assert all(json.loads(t)["selection"]["val_loss"] > 0 for t, _ in stage) and stage[0] != stage[1]
-    shutil.rmtree(runs[1].dir)
-    assert train_rung(["--rung", "r16", "--variant", "standard", "--lr", "0.002", "--seed", "101"]) == 0
-    assert (runs[1].train_json.read_bytes(), runs[1].curve.read_bytes()) == stage[1]
     # a rerun of the stage keeps the runs trained with this config by this code, and trains again
     # a run whose stamps name other code (DVC reruns a stage when its code changed)
     stamps = json.loads(runs[0].stamps.read_text())
@@ -124,7 +134,7 @@ def test_select_lr_names_the_tuning_stage_of_a_missing_run(template, tmp_path, m
     monkeypatch.chdir(d)
     with pytest.raises(ProjectError) as e:
         select_lr(["--rung", "r16", "--variant", "standard"])
-    assert "dvc repro -s ladder/dvc.yaml:tune@r16-standard-0.0005`" in e.value.line()
+    assert "dvc repro -s ladder/dvc.yaml:tune@r16-standard`" in e.value.line()
 
 
 def test_select_lr_refuses_an_edge_with_the_value_to_add(template, tmp_path, monkeypatch):

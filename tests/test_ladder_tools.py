@@ -27,8 +27,9 @@ def test_bench_measures_every_rung_and_the_budget_adds_up(template, tmp_path, mo
     b = json.loads((d / "budget.json").read_text())
     assert set(b["per_rung_hours"]) == {"r16", "r32"}
     assert b["total_hours"] == pytest.approx(sum(e["total"] for e in b["per_rung_hours"].values()))
+    # a final run and its evaluation per (rung, variant, seed); a tuning stage and a selection per (rung, variant)
     assert b["eval_measured"] and b["n_stages"] == (len(Ladder(load_params(d / "params.yaml")).final_runs()) * 2
-                                                    + 2 * 2 * 5 + 4)
+                                                    + 2 * 2 + 4)
 
 
 def test_budget_arithmetic_and_pieces(repo_root):

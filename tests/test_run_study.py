@@ -6,10 +6,8 @@ L = "ladder/dvc.yaml:"     # the ladder's run stages are addressed by their dvc.
 
 
 def test_ladder_phases_tune_select_then_final_seed_major():
-    names = [L + "tune@d64-standard-0.001", L + "tune@d64-resonator_phonetic-0.001", L + "tune@d128-standard-0.001",
-             L + "select_lr@d64-standard", "ladder_stats"]
-    tune, select, final = ladder_chains("d64", ["standard", "resonator_phonetic"], [0, 1], names)
-    assert tune == [(L + "tune@d64-standard-0.001",), (L + "tune@d64-resonator_phonetic-0.001",)]
+    tune, select, final = ladder_chains("d64", ["standard", "resonator_phonetic"], [0, 1])
+    assert tune == [(L + "tune@d64-standard",), (L + "tune@d64-resonator_phonetic",)]
     assert select == [(L + "select_lr@d64-standard",), (L + "select_lr@d64-resonator_phonetic",)]
     assert final[:2] == [(L + "train_rung@d64-standard-0", L + "eval_rung@d64-standard-0"),
                          (L + "train_rung@d64-resonator_phonetic-0", L + "eval_rung@d64-resonator_phonetic-0")]

@@ -58,10 +58,10 @@ def plan_stages(lad: Ladder, bench: dict, meta: dict) -> list[dict]:
         final_tokens = lad.tokens(r, lad.lengths(r)[-1], n_train, vocab)
         for v in lad.variants:
             m = rates.get(v) or next(iter(rates.values()))        # an unmeasured variant: the rung's first
-            for lr in lad.lr_grid:            # one stage runs the rate's tuning seeds in turn
-                extra = n_val + curve_tokens(lad, r, tune_tokens, m["micro_batch"], n_val)
-                out.append({"stage": ladder_stage(f"tune@{r}-{v}-{lr!s}"), "rung": r, "kind": "tune",
-                            "seconds": len(lad.tune_seeds) * stage_seconds(m, tune_tokens, extra)})
+            # one stage runs every rate of the rung's grid, each on the tuning seeds in turn
+            extra = n_val + curve_tokens(lad, r, tune_tokens, m["micro_batch"], n_val)
+            out.append({"stage": ladder_stage(f"tune@{r}-{v}"), "rung": r, "kind": "tune",
+                        "seconds": len(lad.rung_grid(r)) * len(lad.tune_seeds) * stage_seconds(m, tune_tokens, extra)})
             out.append({"stage": ladder_stage(f"select_lr@{r}-{v}"), "rung": r, "kind": "select", "seconds": 0.0})
         for s in lad.seeds:
             for v in lad.variants:

@@ -15,7 +15,8 @@ code_deps stage (a `dvc repro -s` skips upstream stages). Afterwards
 `dvc repro` runs what is left (stats, analyze, paper).
 
 With --ladder, each rung in ladder.run goes in three phases, each N calls at once: every
-tuning stage (a (variant, rate), its tuning seeds in turn), every learning-rate selection, then
+tuning stage (a variant: every rate of the rung's grid, each on the tuning seeds in turn), every
+learning-rate selection, then
 every (seed, variant)'s final run and its evaluation, seed-major; then ladder_stats. A rung
 finishes before the next starts, so an interrupted ladder resumes with whole rungs committed.
 
@@ -142,17 +143,11 @@ def run_parallel(chains: list[tuple[str, ...]], n: int, logs: Path, label: str,
     return failed
 
 
-def stage_names() -> list[str]:
-    """Every stage of every dvc.yaml (the ladder's runs as ladder/dvc.yaml:<stage>)."""
-    out = subprocess.run(["dvc", "stage", "list", "--all", "--name-only"], capture_output=True, text=True,
-                         check=True).stdout
-    return [line.strip() for line in out.splitlines() if line.strip()]
-
-
-def ladder_chains(rung: str, variants: list[str], seeds: list[int], names: list[str]) -> list[list[tuple[str, ...]]]:
-    """The rung's phases, each a list of chains that may run at once: every tuning stage; every
-    learning-rate selection; every (seed, variant)'s final run then its evaluation, seed-major."""
-    tune = [(n,) for n in names if n.startswith(ladder_stage(f"tune@{rung}-"))]
+def ladder_chains(rung: str, variants: list[str], seeds: list[int]) -> list[list[tuple[str, ...]]]:
+    """The rung's phases, each a list of chains that may run at once: every variant's tuning
+    stage; every learning-rate selection; every (seed, variant)'s final run then its
+    evaluation, seed-major."""
+    tune = [(ladder_stage(f"tune@{rung}-{v}"),) for v in variants]
     select = [(ladder_stage(f"select_lr@{rung}-{v}"),) for v in variants]
     final = [(ladder_stage(f"train_rung@{rung}-{v}-{s}"), ladder_stage(f"eval_rung@{rung}-{v}-{s}"))
              for s in seeds for v in variants]
@@ -172,9 +167,8 @@ def run_ladder(n: int, logs: Path, only: list[str] | None, commit_every: float |
     if not rungs:
         print("no rung to run: ladder.run is empty (a draft) or --rungs names none of it", file=sys.stderr)
         return 1
-    names = stage_names()
     for rung in rungs:
-        for phase, label in zip(ladder_chains(rung, lad.variants, lad.seeds, names), PHASES, strict=True):
+        for phase, label in zip(ladder_chains(rung, lad.variants, lad.seeds), PHASES, strict=True):
             if label not in phases:
                 continue
             failed = run_parallel(phase, n, logs, f"ladder {rung} {label}", committer)
