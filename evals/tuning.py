@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 TUNING_RULE = (
-    "Per (rung, variant), the learning rate of the rung's grid (ladder.rungs.<rung>.lr_grid, else ladder.lr_grid) "
+    "Per (rung, variant), the learning rate of the rung's grid (ladder.rungs.<rung>.lr_grid) "
     "with the lowest mean, over the tuning seeds, of the final validation loss (nats per token over every "
     "validation window) after the rung's tune_length; a diverged tuning run counts as +inf; a tie goes to the "
     "smaller learning rate. A best at either edge of the rung's grid is not chosen: that grid is extended by one "

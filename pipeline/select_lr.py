@@ -6,9 +6,9 @@ Reads the tuning runs' records only (runs/ladder/<P>/tune/<rung>/<variant>/lr*/s
 their selection loss on the validation split; nothing of the test split) and applies
 evals.tuning.TUNING_RULE. Writes results/<P>/ladder/lr/<rung>/<variant>.json, the file the
 final runs read (the learning rate alone), and the tuning table beside it in
-runs/ladder/<P>/tuning/<rung>/<variant>.json. The candidates are the rung's grid (its own
-ladder.rungs.<rung>.lr_grid, else ladder.lr_grid); a best at an edge of it stops here with the
-value to add (ladder.checks: warn takes it, with a warning).
+runs/ladder/<P>/tuning/<rung>/<variant>.json. The candidates are the rung's grid
+(ladder.rungs.<rung>.lr_grid); a best at an edge of it stops here with the value to add
+(ladder.checks: warn takes it, with a warning).
 """
 from __future__ import annotations
 
@@ -60,8 +60,7 @@ def main(argv=None) -> int:
     best = choice["rows"][choice["index"]]
     if choice["edge"]:
         key, x = lad.grid_key(args.rung), choice["extend_with"]
-        also = "" if key == "ladder.lr_grid" or any(abs(x / g - 1) < 1e-9 for g in lad.lr_grid) else \
-            " and to ladder.lr_grid"
+        also = "" if any(abs(x / g - 1) < 1e-9 for g in lad.lr_grid) else " and to ladder.lr_grid"
         err = ProjectError(f"{p.path}: key '{key}'",
                            f"{args.rung}/{args.variant}: the lowest mean validation loss ({best['mean']:.4f} nats over "
                            f"{len(lad.tune_seeds)} tuning seeds) is at {choice['lr']:g}, the grid's "

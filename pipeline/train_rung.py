@@ -6,8 +6,8 @@ training loop unchanged.
     python -m pipeline.train_rung --rung d128 --variant standard --lr 0.002 --seed 100   # one tuning run
     python -m pipeline.train_rung --rung d128 --variant standard --seed 3                # final
 
-Tuning (--tune: every learning rate of the rung's grid, ladder.rungs.<rung>.lr_grid or else
-ladder.lr_grid; --lr: one of them): the rung's tune_length on each tuning seed in turn
+Tuning (--tune: every learning rate of the rung's grid, ladder.rungs.<rung>.lr_grid; --lr:
+one of them): the rung's tune_length on each tuning seed in turn
 (ladder.tune_seeds; --seed: that one only, a tuning seed); reads the train and validation
 splits only (never the test split), adds to train.json the selection loss over every
 validation window and removes its checkpoints:

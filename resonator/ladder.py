@@ -69,13 +69,13 @@ class Ladder:
         return [float(x) for x in self.raw["lr_grid"]]
 
     def rung_grid(self, rung: str) -> list[float]:
-        """The learning rates tuned at this rung: its own lr_grid, else the ladder's."""
-        own = self.rung(rung).get("lr_grid")
-        return [float(x) for x in own] if own is not None else self.lr_grid
+        """The learning rates tuned at this rung (a contiguous run of lr_grid)."""
+        return [float(x) for x in self.rung(rung)["lr_grid"]]
 
-    def grid_key(self, rung: str) -> str:
+    @staticmethod
+    def grid_key(rung: str) -> str:
         """The params key of the rung's grid (where an edge-best asks for a value)."""
-        return f"ladder.rungs.{rung}.lr_grid" if self.rung(rung).get("lr_grid") is not None else "ladder.lr_grid"
+        return f"ladder.rungs.{rung}.lr_grid"
 
     @property
     def registered(self) -> bool:

@@ -55,9 +55,9 @@ class Rung(Section):
         "shorter's training state (constant learning rate, so each is a prefix of the next)")
     tune_length: PosFloat = doc("epochs of every tuning run at this rung: the shortest length (registered rule; "
                                 "its own key so that adding a length does not rerun the tuning)")
-    lr_grid: list[PosFloat] | None = doc(
+    lr_grid: Annotated[list[PosFloat], Field(min_length=2)] = doc(
         "the learning rates tuned at this rung: a contiguous run of ladder.lr_grid, extended at this rung alone "
-        "by one ratio step wherever a variant's best is at its edge; absent: all of ladder.lr_grid", None)
+        "by one ratio step wherever a variant's best is at its edge")
 
     @model_validator(mode="after")
     def _lengths(self):
@@ -117,9 +117,8 @@ class Ladder(Section):
     hypotheses: Annotated[list[Name], Field(min_length=1)] = doc(
         "ids of registered hypotheses (hypotheses.tests) decided at every rung and length")
     lr_grid: Annotated[list[PosFloat], Field(min_length=2)] = doc(
-        "learning rates a rung may tune, ascending and log-spaced: every rung's grid unless the rung names its "
-        "own run of them (rungs.<rung>.lr_grid); extended by one ratio step wherever a variant's best is at an "
-        "edge")
+        "learning rates a rung may tune, ascending and log-spaced; each rung tunes a contiguous run of them "
+        "(rungs.<rung>.lr_grid), and a value one ratio step beyond is added here when a rung's grid needs it")
     tune_seeds: Annotated[list[int], Field(min_length=1)] = doc(
         "seeds of the tuning runs, disjoint from `seeds`; a rate's tune stage runs them in turn and keeps "
         "those trained with the same config by the same code, so adding one trains only it")
@@ -151,8 +150,6 @@ class Ladder(Section):
         if any(abs(r / ratios[0] - 1) > GRID_RATIO_RTOL for r in ratios):
             raise ValueError(f"lr_grid {g} is not log-spaced (ratios {[round(r, 3) for r in ratios]})")
         for name, rung in self.rungs.items():
-            if rung.lr_grid is None:
-                continue
             _unique(rung.lr_grid, f"rungs.{name}.lr_grid")
             idx = [next((i for i, x in enumerate(g) if abs(x / lr - 1) < 1e-9), None) for lr in rung.lr_grid]
             if None in idx or idx != list(range(idx[0], idx[0] + len(idx))):

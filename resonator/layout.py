@@ -263,9 +263,13 @@ class LadderLayout:
     def runs(self) -> Path:
         return Path(self.runs_base or self.root / "runs") / "ladder" / self.profile
 
+    def tune_dir(self, rung: str, variant: str) -> Path:
+        """The output of the (rung, variant) tune stage: one folder per rate of the rung's grid."""
+        return self.runs / "tune" / rung / variant
+
     def tune_rate(self, rung: str, variant: str, lr: float) -> Path:
-        """The tuning runs at one rate (the output of its tune stage), one folder per tuning seed."""
-        return self.runs / "tune" / rung / variant / lr_tag(lr)
+        """The tuning runs at one rate, one folder per tuning seed."""
+        return self.tune_dir(rung, variant) / lr_tag(lr)
 
     def tune_run(self, rung: str, variant: str, lr: float, seed: int) -> RunLayout:
         """A tuning run: train.json and curve.tsv stay, its checkpoints are removed when it ends."""

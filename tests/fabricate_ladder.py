@@ -29,7 +29,7 @@ def fabricate_tuning(lad, layout: LadderLayout, best_index: int = 2):
     for r in lad.rungs:
         for v in lad.variants:
             losses = {}
-            for i, lr in enumerate(lad.lr_grid):
+            for i, lr in enumerate(lad.rung_grid(r)):
                 for s in lad.tune_seeds:
                     loss = 5.0 + 0.05 * (i - best_index) ** 2 + 0.001 * (s % 7)
                     run = layout.tune_run(r, v, lr, s)
@@ -38,7 +38,7 @@ def fabricate_tuning(lad, layout: LadderLayout, best_index: int = 2):
                                                           "selection": {"val_loss": loss}}))
                     run.stamps.write_text(json.dumps({"train": {"wall_time_s": 36.0}}))
                     losses.setdefault(lr, {})[s] = loss
-            choice = select(lad.lr_grid, lad.tune_seeds, losses)
+            choice = select(lad.rung_grid(r), lad.tune_seeds, losses)
             for f, doc in ((layout.tuning_table(r, v), {"rung": r, "variant": v, **choice}),
                            (layout.lr_file(r, v), {"rung": r, "variant": v, "lr": choice["lr"]})):
                 f.parent.mkdir(parents=True, exist_ok=True)

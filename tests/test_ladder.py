@@ -119,7 +119,8 @@ def test_the_ladder_leaves_the_main_study_stamps_alone(raw, tmp_path):
     with_ladder = load_params(path)
     grown = copy.deepcopy(raw)
     grown["ladder"]["rungs"]["d512"] = {"model": {"d_model": 512, "n_layers": 4, "n_heads": 8, "d_ff": 2048,
-                                                  "max_seq_len": 128}, "lengths": [0.5], "tune_length": 0.5}
+                                                  "max_seq_len": 128}, "lengths": [0.5], "tune_length": 0.5,
+                                        "lr_grid": [5.0e-4, 1.0e-3, 2.0e-3, 4.0e-3, 8.0e-3]}
     path.write_text(yaml.safe_dump(grown))
     grown_p = load_params(path)
     del raw["ladder"]
@@ -142,13 +143,14 @@ def test_draft_refuses_final_runs_in_one_line(raw, tmp_path):
 def test_unmet_requirements_are_named(raw, tmp_path):
     raw["ladder"]["lr_grid"] = [1.0e-3, 2.0e-3]
     raw["ladder"]["tune_seeds"] = [100]
-    raw["ladder"]["rungs"] = {k: {**raw["ladder"]["rungs"][k], "lr_grid": None} for k in ("d64", "d128")}
+    raw["ladder"]["rungs"] = {k: {**raw["ladder"]["rungs"][k], "lr_grid": [1.0e-3, 2.0e-3]} for k in ("d64", "d128")}
     raw["ladder"]["status"], raw["ladder"]["registered"] = "registered", "2026-12-01"
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
     lad = Ladder(load_params(path))
     unmet = " | ".join(lad.unmet_requirements(2048))
-    for needle in ("lr_grid has 2", "tune_seeds has 1", "2 rungs", "span 4.6x"):
+    for needle in ("ladder.rungs.d64.lr_grid has 2 learning rates (tuned at d64)", "tune_seeds has 1", "2 rungs",
+                   "span 4.6x"):
         assert needle in unmet, unmet
     with pytest.raises(ProjectError, match="ladder.checks: warn"):
         lad.require_registered(2048)
@@ -163,14 +165,14 @@ def test_a_rung_grid_is_a_contiguous_run_of_the_ladder_grid(raw, tmp_path):
 
 def test_each_rung_tunes_its_own_grid_and_short_grids_are_named(raw, tmp_path):
     raw["ladder"]["rungs"]["d64"]["lr_grid"] = [1.0e-3, 2.0e-3, 4.0e-3]
-    raw["ladder"]["rungs"]["d128"].pop("lr_grid", None)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
     lad = Ladder(load_params(path))
-    assert lad.rung_grid("d64") == [1.0e-3, 2.0e-3, 4.0e-3] and lad.rung_grid("d128") == lad.lr_grid
-    assert (lad.grid_key("d64"), lad.grid_key("d128")) == ("ladder.rungs.d64.lr_grid", "ladder.lr_grid")
+    assert lad.rung_grid("d64") == [1.0e-3, 2.0e-3, 4.0e-3] and lad.rung_grid("d32") == lad.lr_grid
     assert {lr for r, _, lr, _ in lad.tuning_runs() if r == "d64"} == {1.0e-3, 2.0e-3, 4.0e-3}
     assert "ladder.rungs.d64.lr_grid has 3 learning rates (tuned at d64); at least 5" in lad.unmet_requirements(2048)
+    del raw["ladder"]["rungs"]["d64"]["lr_grid"]                   # every rung names its grid
+    check_error(raw, tmp_path, "ladder.rungs.d64.lr_grid")
 
 
 def test_plan_counts_and_rung_models(repo_root):

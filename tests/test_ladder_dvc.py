@@ -12,9 +12,9 @@ from resonator.layout import ladder_stage
 from tests.conftest import dvc, make_repo_copy, set_params
 
 RUNGS = {"r16": {"model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "max_seq_len": 32},
-                 "lengths": [0.05, 0.1], "tune_length": 0.05},
+                 "lengths": [0.05, 0.1], "tune_length": 0.05, "lr_grid": [0.002, 0.004]},
          "r32": {"model": {"d_model": 32, "n_layers": 2, "n_heads": 2, "d_ff": 64, "max_seq_len": 32},
-                 "lengths": [0.05], "tune_length": 0.05}}
+                 "lengths": [0.05], "tune_length": 0.05, "lr_grid": [0.002, 0.004]}}
 TINY_LADDER = {"profile": "tiny", "ladder.profile": "tiny", "ladder.status": "registered",
                "ladder.registered": "2026-12-01", "ladder.checks": "warn",
                "ladder.variants": ["standard", "resonator_phonetic"], "ladder.seeds": [0, 1],
@@ -91,7 +91,7 @@ def test_ladder_end_to_end_and_a_new_rung_runs_alone(repo_copy):
     raw = yaml.safe_load((repo / "params.yaml").read_text())
     raw["ladder"]["rungs"]["r24"] = {"model": {"d_model": 24, "n_layers": 1, "n_heads": 2, "d_ff": 48,
                                                "max_seq_len": 32},
-                                     "lengths": [0.05], "tune_length": 0.05}
+                                     "lengths": [0.05], "tune_length": 0.05, "lr_grid": [0.002, 0.004]}
     raw["ladder"]["run"].append("r24")
     (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     assert stale(repo) & expected(["r16", "r32", "r24"]) == expected(["r24"])

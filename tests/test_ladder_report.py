@@ -12,11 +12,14 @@ from resonator.params import load_params
 from tests.conftest import pinned_params
 from tests.fabricate_ladder import fabricate_finals, fabricate_tuning, write_tokens_meta
 
+GRID = [5.0e-4, 1.0e-3, 2.0e-3, 4.0e-3, 8.0e-3]
 SMALL_LADDER = {"ladder.hypotheses": ["H1a", "H2", "H5b"], "ladder.run": ["d64", "d256"],
                 "ladder.rungs": {"d64": {"model": {"d_model": 64, "n_layers": 2, "n_heads": 2, "d_ff": 256,
-                                                   "max_seq_len": 64}, "lengths": [0.5, 2.4], "tune_length": 0.5},
+                                                   "max_seq_len": 64}, "lengths": [0.5, 2.4], "tune_length": 0.5,
+                                         "lr_grid": GRID},
                                  "d256": {"model": {"d_model": 256, "n_layers": 4, "n_heads": 4, "d_ff": 1024,
-                                                    "max_seq_len": 128}, "lengths": [0.5], "tune_length": 0.5}}}
+                                                    "max_seq_len": 128}, "lengths": [0.5], "tune_length": 0.5,
+                                          "lr_grid": GRID}}}
 
 
 def make(d: Path, slope: float = 0.0, missing_rungs=()) -> tuple[Path, list[str]]:
@@ -119,7 +122,7 @@ def test_measured_times_add_up_the_stamps(tmp_path):
     assert ladder_times(args[:4] + ["--json", str(tmp_path / "times.json")]) == 0
     lad = Ladder(load_params(args[1]))
     rows = json.loads((tmp_path / "times.json").read_text())
-    n_tune = len(lad.variants) * len(lad.lr_grid) * len(lad.tune_seeds)
+    n_tune = len(lad.variants) * len(lad.rung_grid("d64")) * len(lad.tune_seeds)
     assert rows["d64"]["tuning_runs"] == n_tune and rows["d64"]["tuning_train_h"] == pytest.approx(n_tune * 36 / 3600)
     n_final = len(lad.variants) * len(lad.seeds)
     assert rows["d64"]["final_runs"] == n_final

@@ -19,16 +19,17 @@ from resonator.params import load_params
 from tests.conftest import make_stage
 from tests.fabricate_ladder import fabricate_tuning
 
+GRID = [5.0e-4, 1.0e-3, 2.0e-3, 4.0e-3, 8.0e-3]   # the tests' own grid, not the repo's
 RUNGS = {"r16": {"model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "max_seq_len": 32},
-                 "lengths": [0.1, 0.2], "tune_length": 0.1},
+                 "lengths": [0.1, 0.2], "tune_length": 0.1, "lr_grid": GRID},
          "r32": {"model": {"d_model": 32, "n_layers": 2, "n_heads": 2, "d_ff": 64, "max_seq_len": 32},
-                 "lengths": [0.1], "tune_length": 0.1}}
+                 "lengths": [0.1], "tune_length": 0.1, "lr_grid": GRID}}
 LADDER = {"ladder.profile": "tiny", "ladder.seeds": [0, 1], "ladder.tune_seeds": [100], "ladder.checks": "warn",
           "ladder.variants": ["standard", "resonator_phonetic"], "ladder.hypotheses": ["H1a"], "ladder.rungs": RUNGS,
           "profiles.tiny.train.max_steps": None, "profiles.tiny.eval.tasks": ["lm_test", "rhyme"],
           # a draft, whatever the repository registers; `run` is tools.run_study's list, unused here
           "ladder.status": "draft", "ladder.registered": "YYYY-MM-DD", "ladder.run": [],
-          "ladder.lr_grid": [5.0e-4, 1.0e-3, 2.0e-3, 4.0e-3, 8.0e-3]}   # the tests' own grid, not the repo's
+          "ladder.lr_grid": GRID}
 REGISTERED = {"ladder.status": "registered", "ladder.registered": "2026-12-01"}
 
 

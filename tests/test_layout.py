@@ -41,13 +41,14 @@ def test_ladder_layout_names_every_declared_ladder_output(repo_root):
                 declared |= {next(iter(e)) if isinstance(e, dict) else e for e in st.get(key, [])}
     lad = LadderLayout("small")
     tune, final = lad.tune_run("d128", "standard", 0.002, 3), lad.final_run("d128", "standard", 3)
-    mine = {lad.tune_rate("d128", "standard", 0.002), lad.lr_file("d128", "standard"),
+    mine = {lad.tune_dir("d128", "standard"), lad.lr_file("d128", "standard"),
             lad.tuning_table("d128", "standard"), final.lengths_dir, final.train_json, final.curve,
             final.eval_root, final.eval_json, lad.results / "tex", lad.results / "figures", lad.stats_json,
             lad.results / "summary.md", lad.results / "verdicts.json"}
     ladder_outputs = {d for d in declared if "/ladder/" in d}
     assert ladder_outputs == {str(p) for p in mine}, sorted(ladder_outputs ^ {str(p) for p in mine})
     assert tune.train_json.parent.parent == lad.tune_rate("d128", "standard", 0.002)
+    assert lad.tune_rate("d128", "standard", 0.002).parent == lad.tune_dir("d128", "standard")
 
 
 def test_moved_folders_and_existing_runs(tmp_path):
