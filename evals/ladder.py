@@ -80,25 +80,13 @@ def document_diffs(runs: dict, h: dict, pairs: dict) -> dict:
     over its used pairs whose two runs have their per-document scores of the same documents
     (eval/items.json, a DVC output: absent where a checkout's cache lacks it). The trend's
     Multi-Bootstrap input; kept out of ladder.json (a few thousand numbers per cell)."""
-    scores = {}
-
-    def of(run):
-        if run is None or run["items"] is None:
-            return None
-        if run["items"] not in scores:
-            scores[run["items"]] = study.document_scores(run["items"])
-        return scores[run["items"]]
-
+    from functools import lru_cache
+    scores = lru_cache(maxsize=None)(study.document_scores)     # a run's documents serve several tests
     out = {}
     for t in h["tests"]:
-        if study.test_metric(h, t) != DOCUMENT_METRIC:
-            continue
-        per_seed = {}
-        for seed in pairs[t["id"]]["seeds"]:
-            da, db = of(runs[t["a"]].get(seed)), of(runs[t["b"]].get(seed))
-            if da is not None and db is not None and list(da[0]) == list(db[0]):
-                per_seed[seed] = (list(da[0]), da[1] - db[1])
-        out[t["id"]] = per_seed
+        if study.test_metric(h, t) == DOCUMENT_METRIC:
+            pairs_t = study.paired_documents(runs, t["a"], t["b"], pairs[t["id"]]["seeds"], scores)
+            out[t["id"]] = {s: (list(ids), da - db) for s, (ids, da, db) in pairs_t.items()}
     return out
 
 

@@ -392,21 +392,28 @@ def document_scores(items_path: Path) -> tuple[list, np.ndarray] | None:
     return [it.get("doc_id", i) for i, it in enumerate(items)], -ll / (LN2 * nbytes.mean())
 
 
-def multi_bootstrap_for(runs: dict, a: str, b: str, seeds, better: str, h: dict) -> dict:
-    """The Multi-Bootstrap (seeds and test documents resampled jointly) of a hypothesis on
-    the per-document bits per byte of lm_test, over the pairs whose both runs have their
-    documents; a note instead when fewer than 2 such pairs exist."""
-    A, B, used = [], [], []
+def paired_documents(runs: dict, a: str, b: str, seeds, scores=document_scores) -> dict:
+    """{seed: (doc ids, a's per-document scores, b's)} over the seeds whose two runs both have
+    per-document scores of lm_test for the same documents (`scores`: document_scores, or a
+    caching wrapper of it)."""
+    out = {}
     for s in seeds:
         ra, rb = runs.get(a, {}).get(s), runs.get(b, {}).get(s)
         if not (ra and rb and ra.get("items") and rb.get("items")):
             continue
-        da, db = document_scores(ra["items"]), document_scores(rb["items"])
-        if da is None or db is None or da[0] != db[0]:
-            continue
-        A.append(da[1])
-        B.append(db[1])
-        used.append(s)
+        da, db = scores(ra["items"]), scores(rb["items"])
+        if da is not None and db is not None and da[0] == db[0]:
+            out[s] = (da[0], da[1], db[1])
+    return out
+
+
+def multi_bootstrap_for(runs: dict, a: str, b: str, seeds, better: str, h: dict) -> dict:
+    """The Multi-Bootstrap (seeds and test documents resampled jointly) of a hypothesis on
+    the per-document bits per byte of lm_test, over the pairs whose both runs have their
+    documents; a note instead when fewer than 2 such pairs exist."""
+    pairs = paired_documents(runs, a, b, seeds)
+    used = list(pairs)
+    A, B = [pairs[s][1] for s in used], [pairs[s][2] for s in used]
     if len(A) < 2 or len({len(x) for x in A}) != 1:
         return {"note": f"per-document scores of lm_test for {len(A)} pair(s) of the same documents; need 2"}
     r = st.multi_bootstrap(np.array(A), np.array(B), better=better, n_boot=h["bootstrap_resamples"],
