@@ -86,6 +86,9 @@ class Revision(Section):
     date: str = doc("when the revision was registered (YYYY-MM-DD)")
     change: str = doc("what changed in the registration")
     reason: str = doc("why, and what it does to runs already made")
+    added_lengths: dict[Name, list[PosFloat]] = doc(
+        "training lengths this revision added, per rung (each one of the rung's lengths): the trend test over "
+        "the cells the ladder had before it stays reported beside the one over every cell", {})
 
     @model_validator(mode="after")
     def _date(self):
@@ -162,10 +165,22 @@ class Ladder(Section):
         if self.status == "draft" and self.run:
             raise ValueError(f"run lists {self.run} while status is draft: register the ladder first "
                              "(status: registered, registered: <date>), or set run: []")
+        self._added_lengths_exist()
         both = sorted(set(self.seeds) & set(self.tune_seeds))
         if both:
             raise ValueError(f"tune_seeds {both} are also final seeds: tuning seeds must be disjoint from them")
         return self
+
+
+    def _added_lengths_exist(self):
+        for i, rev in enumerate(self.revisions):
+            for name, xs in rev.added_lengths.items():
+                if name not in self.rungs:
+                    raise ValueError(f"revisions[{i}].added_lengths names rung '{name}', which rungs does not define")
+                gone = [x for x in xs if not any(abs(x - y) < 1e-9 for y in self.rungs[name].lengths)]
+                if gone:
+                    raise ValueError(f"revisions[{i}].added_lengths lists {gone} for {name}, which are not among "
+                                     f"rungs.{name}.lengths {self.rungs[name].lengths}")
 
 
 # ---------------------------------------------------------------------------

@@ -9,8 +9,9 @@ the pilot's criterion (design v2: flat at T when less than 0.01 nats is left to 
 the rows at and after --from-epoch with two laws for a slope that decays: exponential in
 training time (optimistic) and a power of it (the shape of loss against steps in the scaling
 literature; slower). A length where the fall over its own last quarter epoch is under 0.01 is
-that T plus a quarter epoch. The proposal is the larger law's length, the largest over the
-variants, rounded up to a tenth of an epoch; ladder_stats then checks it on the runs
+that T plus a quarter epoch. A rung's proposal is the larger law's length, the largest over
+the variants, rounded up to a tenth of an epoch; the length the rungs share (revision 2: one line
+per length in the ladder figure) is the largest proposal. ladder_stats then checks it on the runs
 (evals.ladder.end_slope), and the paper reports that check.
 """
 from __future__ import annotations
@@ -22,12 +23,12 @@ import math
 import numpy as np
 
 from evals.curves import read_curve
+from evals.ladder import FLAT_NATS, FLAT_WINDOW
 from resonator.inputs import read_json
 from resonator.ladder import Ladder
 from resonator.params import load_params
 
-THRESHOLD = 0.01   # nats over a quarter epoch: the pilot's criterion (tools/pilot.py)
-WINDOW = 0.25
+THRESHOLD, WINDOW = FLAT_NATS, FLAT_WINDOW   # the pilot's criterion (tools/pilot.py)
 
 
 def mean_curve(lad: Ladder, rung: str, variant: str) -> tuple[float, np.ndarray, np.ndarray]:
@@ -86,6 +87,10 @@ def main(argv=None) -> int:
             print(f"{rung} {v:28s} fall {r['last_fall']:.4f} at {r['at_epoch']:.2f} ep; flat by "
                   f"{r.get('exponential', math.nan):.2f} (exponential) / {r.get('power', math.nan):.2f} (power) epochs")
         print(f"{rung}: proposed length {length} epochs" if length else f"{rung}: a law does not decay; no proposal")
+    proposals = [r["proposed_length"] for r in report["rungs"].values()]
+    if len(proposals) > 1 and None not in proposals:
+        report["shared_length"] = max(proposals)
+        print(f"shared by the rungs (the largest proposal): {max(proposals)} epochs")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
