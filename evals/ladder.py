@@ -19,6 +19,11 @@ from resonator.inputs import read_json
 from resonator.layout import length_tag
 
 DOCUMENT_METRIC = "lm_test/bits_per_byte"    # the metric evals.study.document_scores gives per document
+# The pilot's flattening criterion (design v2; tools/pilot.py): a length has flattened when validation
+# loss falls by less than FLAT_NATS over the next FLAT_WINDOW epoch. end_slope checks it backwards
+# (the fall over a run's last FLAT_WINDOW epoch), which a run can show without training further.
+FLAT_NATS = 0.01
+FLAT_WINDOW = 0.25
 
 
 class CellView:
@@ -100,11 +105,12 @@ def variant_values(runs: dict, metric: str) -> dict:
     return out
 
 
-def end_slope(runs: dict, tokens_per_epoch: float, window: float = 0.25) -> dict:
+def end_slope(runs: dict, tokens_per_epoch: float, window: float = FLAT_WINDOW) -> dict:
     """Per variant: how far validation loss fell over the last `window` epoch of each finished,
     undiverged run with its curve (nats, the curve's row nearest the window's start against its
     last row), the mean over those runs, their count and the window the rows actually span:
-    whether the length is still learning."""
+    whether the length is still learning. `flat`: every variant's mean fall is under FLAT_NATS
+    (None without runs)."""
     out = {}
     for v, per_seed in runs.items():
         drops, spans = [], []
@@ -119,7 +125,8 @@ def end_slope(runs: dict, tokens_per_epoch: float, window: float = 0.25) -> dict
                 spans.append((end - start) / tokens_per_epoch)
         if drops:
             out[v] = {"n": len(drops), "mean": sum(drops) / len(drops), "window_epochs": sum(spans) / len(spans)}
-    return {"window_epochs": window, "variants": out}
+    flat = all(d["mean"] < FLAT_NATS for d in out.values()) if out else None
+    return {"window_epochs": window, "variants": out, "threshold": FLAT_NATS, "flat": flat}
 
 
 def cell_label(rung: str, length: float) -> str:
@@ -144,6 +151,23 @@ def trends(lad, cells: list[dict], view: CellView, docs: list[dict] | None = Non
             inputs = [x | {"docs": d[t["id"]]} for x, d in zip(inputs, docs, strict=True)]
         out.append({"id": t["id"], "a": t["a"], "b": t["b"], "family_size": m,
                     **trend(inputs, reg["terms"], margin, better, confidence, reg["resamples"], reg["seed"])})
+    return out
+
+
+def earlier_trends(lad, cells: list[dict], view: CellView, docs: list[dict]) -> list[dict]:
+    """Per revision that added lengths (its `added_lengths`): the registered trend test over the
+    cells the ladder had before it (those it and every later revision added left out). A revision
+    is a new version of the design; the answer of the one before stays reported beside it."""
+    revisions = lad.raw.get("revisions") or []
+    out = []
+    for i, r in enumerate(revisions):
+        if not r.get("added_lengths"):
+            continue
+        added = {(rung, f"{float(x):g}") for later in revisions[i:]
+                 for rung, xs in (later.get("added_lengths") or {}).items() for x in xs}
+        keep = [j for j, c in enumerate(cells) if (c["rung"], f"{c['length']:g}") not in added]
+        out.append({"revision": i + 1, "date": r["date"], "cells": [cells[j]["label"] for j in keep],
+                    "trends": trends(lad, [cells[j] for j in keep], view, [docs[j] for j in keep])})
     return out
 
 
@@ -244,4 +268,5 @@ def analyse_ladder(p, lad, layout, tokens_meta: dict, tokens_meta_path, pilot: d
             "verdict_rule": VERDICT_RULE_V2, "tuning_rule": TUNING_RULE, "trend_rule": TREND_RULE}
     return {"meta": meta, "rungs": facts, "tuning": tuning_summary(lad, layout),
             "tuning_curves": tuning_curves(lad, layout), "cells": cells, "trends": trends(lad, cells, view, docs),
+            "earlier_trends": earlier_trends(lad, cells, view, docs),
             "stability": stability(cells, view.hypotheses["tests"])}

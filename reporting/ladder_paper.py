@@ -51,6 +51,7 @@ def results_body() -> str:
                "interval at the same level reported beside it (seeds and test documents resampled together; "
                "--: a checkout without the runs' per-document scores), and the change across the ladder.",
                "tab:ladder-trend"),
+        "\\input{gen/ladder/table_trend_earlier.tex}",
         _figure("gen/ladder/figures/tuning.pdf", "Learning-rate tuning on the validation split: mean final "
                 "validation loss over the tuning seeds against the learning rate, band from best to worst seed; "
                 "star: the learning rate chosen for the final runs.", "fig:ladder-tuning"),

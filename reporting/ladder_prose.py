@@ -127,6 +127,11 @@ def stability(doc: dict, latex: bool) -> str:
             continue
         lines.append(say("ladder.stability.hypothesis", id=W.esc(h), a=W.tt(trends[h]["a"]), b=W.tt(trends[h]["b"]),
                          cells=_cells_by_verdict(s["verdicts"]), trend=_trend_sentence(trends[h], W)))
+    for e in doc.get("earlier_trends", []):
+        items = _trend_items(e["trends"], W)
+        lines.append(say("ladder.stability.earlier" if latex else "ladder.stability.earlier_md",
+                         revision=e["revision"], cells=_list([W.esc(c) for c in e["cells"]]),
+                         items=_list(items) if items else say("ladder.stability.earlier_none")))
     return "\n\n".join(lines) + "\n"
 
 
@@ -134,21 +139,28 @@ def lengths(doc: dict, latex: bool) -> str:
     """How far each cell's training is from converged: the range over variants of the mean fall of
     validation loss over the last part of the runs (evals.ladder.end_slope)."""
     W = Words(latex)
-    parts, falling, window = [], True, None
+    parts, window, flat = [], None, {True: [], False: []}
     for c in doc["cells"]:
         e = c.get("end_slope") or {}
         means = [d["mean"] for d in (e.get("variants") or {}).values()]
         if not means:
             continue
         window = e["window_epochs"]
-        falling = falling and min(means) > 0
         lo, hi = f"{min(means):.3f}", f"{max(means):.3f}"
         parts.append(say("ladder.lengths.cell", range=W.span(lo, hi),
                          cell=W.esc(c["label"])))
+        if e.get("flat") is not None:
+            flat[e["flat"]].append(W.esc(c["label"]))
     if not parts:
         return say("ladder.lengths.none") + "\n"
     out = say("ladder.lengths.sentence", window=f"{window:g}", cells=_list(parts))
-    return out + (" " + say("ladder.lengths.falling") if falling else "") + "\n"
+    threshold = next(f"{c['end_slope']['threshold']:g}" for c in doc["cells"]
+                     if (c.get("end_slope") or {}).get("variants"))
+    if flat[True]:
+        not_flat = say("ladder.lengths.not_flat", cells=_list(flat[False])) if flat[False] else ""
+        return out + " " + say("ladder.lengths.flat", threshold=threshold, flat=_list(flat[True]),
+                               not_flat=not_flat) + "\n"
+    return out + (" " + say("ladder.lengths.flat_none", threshold=threshold) if flat[False] else "") + "\n"
 
 
 def _trend_items(trends: list[dict], W: Words) -> list[str]:

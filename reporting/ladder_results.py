@@ -38,6 +38,8 @@ def summary_md(doc: dict) -> str:
         "## Verdicts per rung and length", "", ladder_tables.verdicts_md(doc), ladder_prose.stability(doc, latex=False),
         "## Training lengths", "", ladder_prose.lengths(doc, latex=False),
         "## Every cell", "", ladder_tables.detail_md(doc), "## Trend over the ladder", "", ladder_tables.trend_md(doc),
+        *(["### Over the cells of earlier versions", "", ladder_tables.earlier_trend_md(doc)]
+          if doc.get("earlier_trends") else []),
         f"Rule: {meta['trend_rule']}", "", f"Tuning rule: {meta['tuning_rule']}", ""])
 
 
@@ -53,7 +55,8 @@ def write_ladder_results(out: Path, doc: dict) -> None:
                            ("table_lr.tex", ladder_tables.lr_latex(doc)),
                            ("table_verdicts.tex", ladder_tables.verdicts_latex(doc)),
                            ("table_detail.tex", ladder_tables.detail_latex(doc)),
-                           ("table_trend.tex", ladder_tables.trend_latex(doc))):
+                           ("table_trend.tex", ladder_tables.trend_latex(doc)),
+                           ("table_trend_earlier.tex", ladder_tables.earlier_trend_latex(doc))):
             atomic_write_text(tex / name, text)
         plt = setup_matplotlib()
         ladder_figures.fig_ladder(plt, doc, figs / "ladder.pdf")

@@ -360,3 +360,38 @@ def test_end_slope_is_the_fall_over_the_last_window(tmp_path):
     e = end_slope(runs, tokens_per_epoch=4000)
     assert e["window_epochs"] == 0.25 and set(e["variants"]) == {"a"}
     assert e["variants"]["a"]["n"] == 2 and e["variants"]["a"]["mean"] == pytest.approx(0.1)
+
+
+def test_end_slope_says_whether_every_variant_has_flattened(tmp_path):
+    """The pilot's criterion: a length is flat when every variant's mean fall over its last quarter
+    epoch is under 0.01 nats; one variant still falling makes the cell not flat."""
+    from evals.ladder import FLAT_NATS, end_slope
+
+    def curve(name, per_token):
+        path = tmp_path / name
+        path.write_text("\n".join(["step\ttokens\ttrain_loss\tval_loss"] + [
+            f"{i}\t{t}\t\t{5 - per_token * t}" for i, t in enumerate(range(0, 8001, 500))]) + "\n")
+        return {"train": {"diverged": False}, "curve": path}
+    flat, falling = curve("flat.tsv", FLAT_NATS / 2 / 1000), curve("falling.tsv", FLAT_NATS * 2 / 1000)
+    assert end_slope({"a": {0: flat}, "b": {0: flat}}, tokens_per_epoch=4000)["flat"] is True
+    assert end_slope({"a": {0: flat}, "b": {0: falling}}, tokens_per_epoch=4000)["flat"] is False
+    assert end_slope({"a": {0: {"train": None, "curve": None}}}, tokens_per_epoch=4000)["flat"] is None
+
+
+def test_a_revision_that_adds_lengths_keeps_the_trend_over_the_cells_before_it(monkeypatch):
+    """Each revision with added_lengths gets the trend over the cells the design had before it:
+    its own additions and every later revision's left out, earlier ones kept."""
+    from evals import ladder as el
+    monkeypatch.setattr(el, "trends", lambda lad, cells, view, docs: [c["label"] for c in cells])
+    cells = [{"rung": r, "length": x, "label": f"{r} {x:g}"} for r, x in
+             [("d32", 0.5), ("d32", 2.4), ("d32", 4.0), ("d64", 0.5), ("d64", 4.6)]]
+    lad = type("L", (), {"raw": {"revisions": [
+        {"date": "2026-12-07", "change": "grids", "reason": "r"},
+        {"date": "2026-12-07", "change": "flat", "reason": "r", "added_lengths": {"d32": [4.0]}},
+        {"date": "2026-12-08", "change": "more", "reason": "r", "added_lengths": {"d64": [4.6]}}]}})()
+    out = el.earlier_trends(lad, cells, None, [{}] * len(cells))
+    assert [e["revision"] for e in out] == [2, 3]
+    assert out[0]["cells"] == out[0]["trends"] == ["d32 0.5", "d32 2.4", "d64 0.5"]
+    assert out[1]["cells"] == ["d32 0.5", "d32 2.4", "d32 4", "d64 0.5"]
+    lad.raw = {}
+    assert el.earlier_trends(lad, cells, None, [{}] * len(cells)) == []

@@ -19,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from evals.ladder import FLAT_NATS, FLAT_WINDOW
 from resonator.atomic import atomic_write_json, atomic_write_text
 from resonator.cli import run_main
 from resonator.params import load_params
@@ -42,8 +43,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, default=[100])
     ap.add_argument("--epochs", type=float, default=3.0)
     ap.add_argument("--eval-every", type=int, default=25)
-    ap.add_argument("--window", type=float, default=0.25, help="look-ahead, in epochs")
-    ap.add_argument("--threshold", type=float, default=0.01, help="nats")
+    ap.add_argument("--window", type=float, default=FLAT_WINDOW, help="look-ahead, in epochs")
+    ap.add_argument("--threshold", type=float, default=FLAT_NATS, help="nats")
     args = ap.parse_args(argv)
     p = load_params()
     study_seeds = set(p.seeds["core"]) | set(p.seeds["ablation"])
