@@ -144,6 +144,7 @@ def test_unmet_requirements_are_named(raw, tmp_path):
     raw["ladder"]["lr_grid"] = [1.0e-3, 2.0e-3]
     raw["ladder"]["tune_seeds"] = [100]
     raw["ladder"]["rungs"] = {k: {**raw["ladder"]["rungs"][k], "lr_grid": [1.0e-3, 2.0e-3]} for k in ("d64", "d128")}
+    raw["ladder"]["revisions"] = []
     raw["ladder"]["status"], raw["ladder"]["registered"] = "registered", "2026-12-01"
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -395,3 +396,13 @@ def test_a_revision_that_adds_lengths_keeps_the_trend_over_the_cells_before_it(m
     assert out[1]["cells"] == ["d32 0.5", "d32 2.4", "d32 4", "d64 0.5"]
     lad.raw = {}
     assert el.earlier_trends(lad, cells, None, [{}] * len(cells)) == []
+
+
+def test_a_revision_adds_only_lengths_its_rungs_have(raw, tmp_path):
+    rev = raw["ladder"]["revisions"][-1]
+    assert rev["added_lengths"] and all(set(xs) <= set(raw["ladder"]["rungs"][r]["lengths"])
+                                        for r, xs in rev["added_lengths"].items())
+    rev["added_lengths"] = {"d64": [9.9]}
+    check_error(raw, tmp_path, "ladder", "added_lengths lists [9.9] for d64", "rungs.d64.lengths")
+    rev["added_lengths"] = {"d65": [0.5]}
+    check_error(raw, tmp_path, "ladder", "added_lengths names rung 'd65'")

@@ -19,7 +19,8 @@ TINY_LADDER = {"profile": "tiny", "ladder.profile": "tiny", "ladder.status": "re
                "ladder.registered": "2026-12-01", "ladder.checks": "warn",
                "ladder.variants": ["standard", "resonator_phonetic"], "ladder.seeds": [0, 1],
                "ladder.tune_seeds": [100, 101], "ladder.lr_grid": [0.002, 0.004], "ladder.hypotheses": ["H1a"],
-               "ladder.rungs": RUNGS, "ladder.run": ["r16", "r32"], "profiles.tiny.train.max_steps": None}
+               "ladder.rungs": RUNGS, "ladder.run": ["r16", "r32"], "profiles.tiny.train.max_steps": None,
+               "ladder.revisions": []}   # the repository's revisions name its own rungs
 
 
 def stage_names(repo: Path) -> set[str]:

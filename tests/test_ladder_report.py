@@ -19,7 +19,8 @@ SMALL_LADDER = {"ladder.hypotheses": ["H1a", "H2", "H5b"], "ladder.run": ["d64",
                                          "lr_grid": GRID},
                                  "d256": {"model": {"d_model": 256, "n_layers": 4, "n_heads": 4, "d_ff": 1024,
                                                     "max_seq_len": 128}, "lengths": [0.5], "tune_length": 0.5,
-                                          "lr_grid": GRID}}}
+                                          "lr_grid": GRID}},
+                "ladder.revisions": []}   # the repository's revisions name its own rungs
 
 
 def make(d: Path, slope: float = 0.0, missing_rungs=()) -> tuple[Path, list[str]]:
@@ -145,3 +146,38 @@ def test_runs_without_their_cached_outputs_are_counted_and_warned(tmp_path, caps
     doc = json.loads((d / "out" / "small" / "ladder" / "ladder.json").read_text())
     assert {c["label"]: c["n_runs_lacking_outputs"] for c in doc["cells"]} == {"d64 e0.5": 2, "d64 e2.4": 0,
                                                                                "d256 e0.5": 0}
+
+
+def test_a_revision_that_added_a_length_keeps_the_trend_before_it(tmp_path):
+    """A revision that added d64's 2.4 epochs: the trend over every cell decides, and the trend over
+    the two cells before it (d64 e0.5, d256 e0.5) is in ladder.json, the prose and a table of its own.
+    The fabricated curves fall 0.7 nats over their last half (not flat), which the lengths paragraph says."""
+    revision = {"date": "2026-12-07", "change": "a length", "reason": "flatness", "added_lengths": {"d64": [2.4]}}
+    d = tmp_path / "rev"
+    d.mkdir()
+    params = pinned_params(d, "small", **(SMALL_LADDER | {"ladder.revisions": [revision]}))
+    lad = Ladder(load_params(params))
+    lay = LadderLayout(lad.profile, runs_base=d / "runs", results_base=d / "results")
+    fabricate_tuning(lad, lay)
+    fabricate_finals(lad, lay, slope=0.02)
+    meta = write_tokens_meta(d / "meta.json")
+    assert ladder_stats(["--params", str(params), "--runs-root", str(d / "runs"), "--meta", str(meta),
+                         "--out", str(d / "out")]) == 0
+    res = d / "out" / "small" / "ladder"
+    doc = json.loads((res / "ladder.json").read_text())
+    (early,) = doc["earlier_trends"]
+    assert early["revision"] == 1 and early["cells"] == ["d64 e0.5", "d256 e0.5"]
+    h1a = next(t for t in early["trends"] if t["id"] == "H1a")
+    assert h1a["n_cells"] == 2 and next(t for t in doc["trends"] if t["id"] == "H1a")["n_cells"] == 3
+    assert "before revision 1 (d64 e0.5 and d256 e0.5)" in (res / "tex" / "stability.tex").read_text()
+    table = (res / "tex" / "table_trend_earlier.tex").read_text()
+    assert "tab:ladder-trend-earlier" in table and "H1a" in table
+    assert "Over the cells of earlier versions" in (res / "summary.md").read_text()
+    assert all(c["end_slope"]["flat"] is False for c in doc["cells"])
+    assert "it had flattened in no cell" in (res / "tex" / "lengths.tex").read_text()
+
+
+def test_no_revision_no_earlier_table(sloped):
+    res = sloped / "out1" / "small" / "ladder"
+    assert json.loads((res / "ladder.json").read_text())["earlier_trends"] == []
+    assert "begin{table}" not in (res / "tex" / "table_trend_earlier.tex").read_text()

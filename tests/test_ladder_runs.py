@@ -29,7 +29,7 @@ LADDER = {"ladder.profile": "tiny", "ladder.seeds": [0, 1], "ladder.tune_seeds":
           "profiles.tiny.train.max_steps": None, "profiles.tiny.eval.tasks": ["lm_test", "rhyme"],
           # a draft, whatever the repository registers; `run` is tools.run_study's list, unused here
           "ladder.status": "draft", "ladder.registered": "YYYY-MM-DD", "ladder.run": [],
-          "ladder.lr_grid": GRID}
+          "ladder.lr_grid": GRID, "ladder.revisions": []}   # the repository's revisions name its own rungs
 REGISTERED = {"ladder.status": "registered", "ladder.registered": "2026-12-01"}
 
 
