@@ -139,7 +139,7 @@ def lengths(doc: dict, latex: bool) -> str:
     """How far each cell's training is from converged: the range over variants of the mean fall of
     validation loss over the last part of the runs (evals.ladder.end_slope)."""
     W = Words(latex)
-    parts, window, flat = [], None, {True: [], False: []}
+    parts, window, flat, near = [], None, {True: [], False: []}, []
     for c in doc["cells"]:
         e = c.get("end_slope") or {}
         means = [d["mean"] for d in (e.get("variants") or {}).values()]
@@ -151,6 +151,9 @@ def lengths(doc: dict, latex: bool) -> str:
                          cell=W.esc(c["label"])))
         if e.get("flat") is not None:
             flat[e["flat"]].append(W.esc(c["label"]))
+            under = sum(d["mean"] < e["threshold"] for d in e["variants"].values())
+            if not e["flat"] and under:
+                near.append(say("ladder.lengths.near_item", cell=W.esc(c["label"]), k=under, n=len(means)))
     if not parts:
         return say("ladder.lengths.none") + "\n"
     out = say("ladder.lengths.sentence", window=f"{window:g}", cells=_list(parts))
@@ -158,9 +161,11 @@ def lengths(doc: dict, latex: bool) -> str:
                      if (c.get("end_slope") or {}).get("variants"))
     if flat[True]:
         not_flat = say("ladder.lengths.not_flat", cells=_list(flat[False])) if flat[False] else ""
+        near_text = " " + say("ladder.lengths.near", items=_list(near)) if near else ""
         return out + " " + say("ladder.lengths.flat", threshold=threshold, flat=_list(flat[True]),
-                               not_flat=not_flat) + "\n"
-    return out + (" " + say("ladder.lengths.flat_none", threshold=threshold) if flat[False] else "") + "\n"
+                               not_flat=not_flat) + near_text + "\n"
+    near_text = " " + say("ladder.lengths.near", items=_list(near)) if near else ""
+    return out + (" " + say("ladder.lengths.flat_none", threshold=threshold) + near_text if flat[False] else "") + "\n"
 
 
 def _trend_items(trends: list[dict], W: Words) -> list[str]:

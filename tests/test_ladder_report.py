@@ -181,3 +181,16 @@ def test_no_revision_no_earlier_table(sloped):
     res = sloped / "out1" / "small" / "ladder"
     assert json.loads((res / "ladder.json").read_text())["earlier_trends"] == []
     assert "begin{table}" not in (res / "tex" / "table_trend_earlier.tex").read_text()
+
+
+def test_lengths_paragraph_names_flat_cells_and_partly_flat_ones():
+    from reporting.ladder_prose import lengths
+
+    def cell(label, falls):
+        v = {f"v{i}": {"n": 10, "mean": x, "window_epochs": 0.25} for i, x in enumerate(falls)}
+        return {"label": label, "end_slope": {"window_epochs": 0.25, "threshold": 0.01, "variants": v,
+                                              "flat": all(x < 0.01 for x in falls)}}
+    text = lengths({"cells": [cell("a e1", [0.02, 0.03]), cell("a e4", [0.004, 0.0108])]}, latex=False)
+    assert "flattened in no cell" in text and "1 of 2 variants at a e4" in text
+    text = lengths({"cells": [cell("a e1", [0.02, 0.03]), cell("a e4", [0.004, -0.001])]}, latex=False)
+    assert "had flattened at a e4 and not at a e1." in text and "Some variants" not in text
