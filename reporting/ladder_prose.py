@@ -159,12 +159,11 @@ def lengths(doc: dict, latex: bool) -> str:
     out = say("ladder.lengths.sentence", window=f"{window:g}", cells=_list(parts))
     threshold = next(f"{c['end_slope']['threshold']:g}" for c in doc["cells"]
                      if (c.get("end_slope") or {}).get("variants"))
+    near_text = " " + say("ladder.lengths.near", items=_list(near)) if near else ""
     if flat[True]:
         not_flat = say("ladder.lengths.not_flat", cells=_list(flat[False])) if flat[False] else ""
-        near_text = " " + say("ladder.lengths.near", items=_list(near)) if near else ""
         return out + " " + say("ladder.lengths.flat", threshold=threshold, flat=_list(flat[True]),
                                not_flat=not_flat) + near_text + "\n"
-    near_text = " " + say("ladder.lengths.near", items=_list(near)) if near else ""
     return out + (" " + say("ladder.lengths.flat_none", threshold=threshold) + near_text if flat[False] else "") + "\n"
 
 

@@ -125,7 +125,7 @@ def earlier_trend_latex(doc: dict) -> str:
         out.append(f"\\begin{{table}}[tbp]\n\\centering\\small\n\\resizebox{{\\linewidth}}{{!}}{{{body}}}\n"
                    f"\\caption{{The trend test of Table~\\ref{{tab:ladder-trend}} over the cells of the design before "
                    f"revision {e['revision']} ({cells}): that version's registered answer.}}\n"
-                   f"\\label{{tab:ladder-trend-earlier}}\n\\end{{table}}\n")
+                   f"\\label{{tab:ladder-trend-earlier-{e['revision']}}}\n\\end{{table}}\n")
     return "\n".join(out) + "\n"
 
 

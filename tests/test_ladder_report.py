@@ -171,7 +171,8 @@ def test_a_revision_that_added_a_length_keeps_the_trend_before_it(tmp_path):
     assert h1a["n_cells"] == 2 and next(t for t in doc["trends"] if t["id"] == "H1a")["n_cells"] == 3
     assert "before revision 1 (d64 e0.5 and d256 e0.5)" in (res / "tex" / "stability.tex").read_text()
     table = (res / "tex" / "table_trend_earlier.tex").read_text()
-    assert "tab:ladder-trend-earlier" in table and "H1a" in table
+    assert "tab:ladder-trend-earlier-1" in table and "H1a" in table
+    assert "tab:ladder-trend-earlier-1" in (res / "tex" / "stability.tex").read_text()
     assert "Over the cells of earlier versions" in (res / "summary.md").read_text()
     assert all(c["end_slope"]["flat"] is False for c in doc["cells"])
     assert "it had flattened in no cell" in (res / "tex" / "lengths.tex").read_text()

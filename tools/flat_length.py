@@ -28,8 +28,6 @@ from resonator.inputs import read_json
 from resonator.ladder import Ladder
 from resonator.params import load_params
 
-THRESHOLD, WINDOW = FLAT_NATS, FLAT_WINDOW   # the pilot's criterion (tools/pilot.py)
-
 
 def mean_curve(lad: Ladder, rung: str, variant: str) -> tuple[float, np.ndarray, np.ndarray]:
     """(length trained, epochs, mean validation loss over seeds) of the runs trained to the
@@ -52,7 +50,7 @@ def mean_curve(lad: Ladder, rung: str, variant: str) -> tuple[float, np.ndarray,
 
 def proposal(epochs: np.ndarray, loss: np.ndarray, from_epoch: float) -> dict:
     step = float(np.median(np.diff(epochs)))
-    k = max(1, round(WINDOW / step))
+    k = max(1, round(FLAT_WINDOW / step))
     t, fall = epochs[:-k], loss[:-k] - np.array([loss[i + 1:i + k + 1].min() for i in range(len(loss) - k)])
     keep = (t >= from_epoch) & (fall > 0)
     if keep.sum() < 3:
@@ -61,9 +59,9 @@ def proposal(epochs: np.ndarray, loss: np.ndarray, from_epoch: float) -> dict:
     power = np.polyfit(np.log(t[keep]), np.log(fall[keep]), 1)
     out = {"last_fall": float(fall[-1]), "at_epoch": float(t[-1])}
     if exp[0] < 0:
-        out["exponential"] = (math.log(THRESHOLD) - exp[1]) / exp[0] + WINDOW
+        out["exponential"] = (math.log(FLAT_NATS) - exp[1]) / exp[0] + FLAT_WINDOW
     if power[0] < 0:
-        out["power"] = math.exp((math.log(THRESHOLD) - power[1]) / power[0]) + WINDOW
+        out["power"] = math.exp((math.log(FLAT_NATS) - power[1]) / power[0]) + FLAT_WINDOW
     return out
 
 
@@ -75,7 +73,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write the table here too")
     args = ap.parse_args(argv)
     lad = Ladder(load_params(args.params))
-    report = {"threshold": THRESHOLD, "window_epochs": WINDOW, "from_epoch": args.from_epoch, "rungs": {}}
+    report = {"threshold": FLAT_NATS, "window_epochs": FLAT_WINDOW, "from_epoch": args.from_epoch, "rungs": {}}
     for rung in args.rungs:
         curves = {v: mean_curve(lad, rung, v) for v in lad.variants}
         longest = max(x for x, _, _ in curves.values())
