@@ -22,6 +22,11 @@ DOCUMENT_METRIC = "lm_test/bits_per_byte"    # the metric evals.study.document_s
 # The pilot's flattening criterion (design v2; tools/pilot.py): a length has flattened when validation
 # loss falls by less than FLAT_NATS over the next FLAT_WINDOW epoch. end_slope checks it backwards
 # (the fall over a run's last FLAT_WINDOW epoch), which a run can show without training further.
+# The window is measured in curve rows, and its three users round it to rows differently:
+# tools.pilot takes the rows within the window (results/small/pilot was made so), end_slope the
+# row nearest the window's start (the span it used is recorded per cell), tools.flat_length the
+# nearest whole number of rows. One helper for all three would change a recorded number, so they
+# stay apart; the registered check is end_slope.
 FLAT_NATS = 0.01
 FLAT_WINDOW = 0.25
 

@@ -178,7 +178,8 @@ def _trend_items(trends: list[dict], W: Words) -> list[str]:
             elif s["verdict"] == "stable":
                 groups.setdefault("", []).append(say(f"ladder.term.{term}"))
         for side, terms in groups.items():
-            key = "ladder.abstract.trend_item" if side else "ladder.abstract.trend_stable"
+            key = ("ladder.abstract.trend_stable" if not side else
+                   "ladder.abstract.trend_item" if len(terms) > 1 else "ladder.abstract.trend_item_one")
             items.append(say(key, id=W.esc(tr["id"]), side=W.tt(side), terms=_list(terms)))
     return items
 

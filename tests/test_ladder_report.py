@@ -100,6 +100,17 @@ def test_abstract_says_nothing_before_any_final_run():
     assert abstract(doc, latex=True) == ""
 
 
+def test_a_trend_item_agrees_with_its_number_of_terms():
+    from reporting.ladder_prose import Words, _trend_items
+    changes = {"verdict": "changes", "favours": "b"}
+    pair = {"a": "resonator_phonetic", "b": "standard"}
+    trends = [{"id": "H1a", **pair, "slopes": {"params": changes, "tokens": changes}},
+              {"id": "H1b", **pair, "slopes": {"params": changes}}]
+    both, one = _trend_items(trends, Words(latex=False))
+    assert both.endswith("as model size and training length grow")
+    assert one.endswith("as model size grows")
+
+
 def test_a_rung_without_runs_is_reported_not_guessed(tmp_path):
     d, args = make(tmp_path, missing_rungs=("d256",))
     assert ladder_stats(args + ["--out", str(d / "out")]) == 0
