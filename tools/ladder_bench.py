@@ -1,6 +1,7 @@
 """Measure the ladder's throughput per rung and variant (issue 18), before it is registered.
 
     python -m tools.ladder_bench [--steps 40] [--rungs d64 d128] [--variants standard resonator_phonetic] [--no-eval]
+                                 [--dtype bf16]
 
 For each (rung, variant): trains `--steps` optimizer steps of the rung's model with the project's
 training loop on the ladder profile's data, as the stage runs it (the profile's processes and
@@ -8,7 +9,9 @@ threads, in a scratch folder), and records training tokens/s (validation exclude
 train.json counts it), the wall time of the whole command (start-up, data, validations
 included), and the forward tokens/s of validation. Per rung, the first variant's final weights
 are also evaluated as eval_rung does (all eval tasks, the whole test split) and the seconds
-recorded. Writes results/<P>/ladder/throughput.json (commit it with the registration);
+recorded. --dtype measures another number format than the profile's (bf16 autocast: a question
+for a new version of the ladder, not how its registered runs train); the output records the
+format either way. Writes results/<P>/ladder/throughput.json (commit it with the registration);
 tools/ladder_budget.py turns it into the ladder's wall time. Not a test: the numbers depend on
 the machine and on what else runs (the load average is recorded).
 """
@@ -44,6 +47,8 @@ def rank_main(args, lad: Ladder) -> int:
     rp = lad.rung_params(args.rung)
     mc = rp.model_config(args.variant, meta["vocab_size"])
     tc = rp.train_config()
+    if args.dtype:
+        tc = dataclasses.replace(tc, dtype=args.dtype)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     tc = batching.resolve(dataclasses.replace(tc, lr=lad.lr_grid[len(lad.lr_grid) // 2], max_steps=args.steps,
                                               eval_interval=10 ** 9, ckpt_interval=10 ** 9), mc, world)
@@ -101,6 +106,7 @@ def measure(args, p, lad: Ladder, rung: str, variant: str, with_eval: bool) -> d
     threads = max(1, min(tc.num_threads or available_cores(), available_cores()) // world)
     with tempfile.TemporaryDirectory() as scratch:
         argv = ["--rank-run", rung, variant, scratch, "--steps", str(args.steps), "--params", args.params]
+        argv += ["--dtype", args.dtype] if args.dtype else []
         t0 = time.perf_counter()
         if world > 1:
             rc = launch("tools.ladder_bench", argv, world, threads)
@@ -108,13 +114,13 @@ def measure(args, p, lad: Ladder, rung: str, variant: str, with_eval: bool) -> d
                 raise SystemExit(rc)
         else:
             rank_main(argparse.Namespace(rung=rung, variant=variant, scratch=scratch, steps=args.steps,
-                                         threads=threads), lad)
+                                         threads=threads, dtype=args.dtype), lad)
         wall = time.perf_counter() - t0
         m = json.loads((Path(scratch) / "metrics.json").read_text())
         final = Path(scratch) / "ckpt" / "final.pt"
         out = {"tokens_per_s": m["tokens_per_s"], "steps": m["steps"], "tokens": m["tokens_seen"], "wall_s": wall,
                "train_s": m["wall_time_s"], "n_params": m["n_params"], "world_size": world, "threads": threads,
-               "micro_batch": m["micro_batch"], "batch": m["batch"],
+               "micro_batch": m["micro_batch"], "batch": m["batch"], "dtype": m["dtype"],
                "forward_tokens_per_s": forward_tokens_per_s(final, Layout(lad.profile).tokens, m["micro_batch"])}
         if with_eval:
             out["eval_s"] = eval_seconds(final, p, lad)
@@ -127,6 +133,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rungs", nargs="+")
     ap.add_argument("--variants", nargs="+")
     ap.add_argument("--no-eval", action="store_true", help="skip the per-rung evaluation timing")
+    ap.add_argument("--dtype", choices=["fp32", "bf16"], help="train in this format (default: the profile's)")
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--out", help="default results/<P>/ladder/throughput.json")
     ap.add_argument("--rank-run", nargs=3, metavar=("RUNG", "VARIANT", "SCRATCH"), help=argparse.SUPPRESS)
@@ -136,11 +143,12 @@ def main(argv=None) -> int:
     if args.rank_run:
         rung, variant, scratch = args.rank_run
         return rank_main(argparse.Namespace(rung=rung, variant=variant, scratch=scratch, steps=args.steps,
-                                            threads=None), lad)
+                                            threads=None, dtype=args.dtype), lad)
     from resonator.provenance import provenance
     rungs, variants = args.rungs or lad.rungs, args.variants or lad.variants
-    result = {"profile": lad.profile, "steps": args.steps, "provenance": provenance(), "start_s": start_seconds(),
-              "rungs": {}}
+    dtype = args.dtype or lad.rung_params(rungs[0]).train_config().dtype
+    result = {"profile": lad.profile, "steps": args.steps, "dtype": dtype, "provenance": provenance(),
+              "start_s": start_seconds(), "rungs": {}}
     for r in rungs:
         for i, v in enumerate(variants):
             m = measure(args, p, lad, r, v, with_eval=(i == 0 and not args.no_eval))

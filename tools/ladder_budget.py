@@ -2,6 +2,7 @@
 resumable pieces.
 
     python -m tools.ladder_budget [--throughput results/<P>/ladder/throughput.json] [--json OUT]
+                                  [--add-length d32=5.3 d64=5.3]
 
 Reads tools/ladder_bench.py's measurements and the registration; every run's tokens come from
 the plan exactly as training counts them (resonator.ladder.Ladder.tokens). A stage's time is its
@@ -13,6 +14,10 @@ Tuning runs also pay one forward pass over the
 validation split (the selection loss). Stages run one at a time, in DAG order, rung by rung;
 a piece is a run of consecutive stages that fits ladder.budget.piece_hours (a stage never
 spans two pieces). Compares the total with ladder.budget.hours.
+
+--add-length asks what a length that is not registered would cost (a rung's final runs then
+train to it and are evaluated there too), without editing params.yaml; the output says so. The
+throughput file's number format (tools.ladder_bench --dtype) is carried into the output.
 """
 from __future__ import annotations
 
@@ -45,9 +50,11 @@ def curve_tokens(lad: Ladder, rung: str, tokens: int, micro_batch: int, n_val: i
     return (steps // tc.eval_interval) * windows * seq
 
 
-def plan_stages(lad: Ladder, bench: dict, meta: dict) -> list[dict]:
-    """Every ladder stage with its estimated seconds, in the order `dvc repro` would run them."""
+def plan_stages(lad: Ladder, bench: dict, meta: dict, added: dict | None = None) -> list[dict]:
+    """Every ladder stage with its estimated seconds, in the order `dvc repro` would run them.
+    added: {rung: [epochs]}, lengths to cost as if registered."""
     vocab, n_train, n_val = meta["vocab_size"], meta["splits"]["train"]["tokens"], meta["splits"]["val"]["tokens"]
+    added = added or {}
     out = []
     for r in lad.rungs:
         if r not in bench["rungs"]:
@@ -55,7 +62,8 @@ def plan_stages(lad: Ladder, bench: dict, meta: dict) -> list[dict]:
         rates = bench["rungs"][r]
         eval_s = next((m["eval_s"] for m in rates.values() if "eval_s" in m), None)
         tune_tokens = lad.tokens(r, lad.rung(r)["tune_length"], n_train, vocab)
-        final_tokens = lad.tokens(r, lad.lengths(r)[-1], n_train, vocab)
+        lengths = sorted(set(lad.lengths(r)) | set(added.get(r, [])))
+        final_tokens = lad.tokens(r, lengths[-1], n_train, vocab)
         for v in lad.variants:
             m = rates.get(v) or next(iter(rates.values()))        # an unmeasured variant: the rung's first
             # one stage runs every rate of the rung's grid, each on the tuning seeds in turn
@@ -70,7 +78,7 @@ def plan_stages(lad: Ladder, bench: dict, meta: dict) -> list[dict]:
                 out.append({"stage": ladder_stage(f"train_rung@{r}-{v}-{s}"), "rung": r, "kind": "train",
                             "seconds": stage_seconds(m, final_tokens, extra)})
                 out.append({"stage": ladder_stage(f"eval_rung@{r}-{v}-{s}"), "rung": r, "kind": "eval",
-                            "seconds": (eval_s or 0.0) * len(lad.lengths(r))})
+                            "seconds": (eval_s or 0.0) * len(lengths)})
     for st in out:                        # every stage is a fresh interpreter (select_lr's own work is negligible)
         st["seconds"] += bench.get("start_s", 0.0)
     return out
@@ -88,8 +96,8 @@ def pieces(stages: list[dict], limit_s: float) -> list[dict]:
     return out
 
 
-def budget(lad: Ladder, bench: dict, meta: dict) -> dict:
-    stages = plan_stages(lad, bench, meta)
+def budget(lad: Ladder, bench: dict, meta: dict, added: dict | None = None) -> dict:
+    stages = plan_stages(lad, bench, meta, added)
     reg = lad.raw["budget"]
     per_rung = {}
     for st in stages:
@@ -104,11 +112,18 @@ def budget(lad: Ladder, bench: dict, meta: dict) -> dict:
             "longest_stage": {"stage": longest["stage"], "hours": longest["seconds"] / 3600},
             "piece_hours": reg["piece_hours"], "pieces": [p | {"hours": p["seconds"] / 3600} for p in ps],
             "pieces_fit": longest["seconds"] <= reg["piece_hours"] * 3600, "n_stages": len(stages),
-            "eval_measured": all(any("eval_s" in m for m in bench["rungs"][r].values()) for r in lad.rungs)}
+            "eval_measured": all(any("eval_s" in m for m in bench["rungs"][r].values()) for r in lad.rungs),
+            "dtype": bench.get("dtype"), "added_lengths": {r: sorted(x) for r, x in (added or {}).items()}}
 
 
 def report(b: dict) -> str:
-    lines = ["| rung | tuning h | final training h | evaluation h | total h |", "|---|---|---|---|---|"]
+    lines = []
+    if b["added_lengths"]:
+        what_if = (f"{r} also trains to {', '.join(f'{x:g}' for x in xs)} epochs"
+                   for r, xs in b["added_lengths"].items())
+        lines += ["What if (not registered): " + ", ".join(what_if), ""]
+    lines += [f"Training in {b['dtype'] or 'a format the throughput file does not record'}.", "",
+              "| rung | tuning h | final training h | evaluation h | total h |", "|---|---|---|---|---|"]
     for r, e in b["per_rung_hours"].items():
         lines.append(f"| {r} | {e['tune']:.2f} | {e['train']:.2f} | {e['eval']:.2f} | {e['total']:.2f} |")
     lines += ["", f"Whole ladder: {b['total_hours']:.2f} h for {b['n_stages']} stages, one at a time "
@@ -121,20 +136,39 @@ def report(b: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def parse_added(items: list[str], lad: Ladder) -> dict:
+    """--add-length's RUNG=EPOCHS items as {rung: [epochs]}; a bad one stops with what to write."""
+    out: dict = {}
+    for item in items:
+        rung, _, epochs = item.partition("=")
+        try:
+            x = float(epochs)
+        except ValueError:
+            x = float("nan")
+        if rung not in lad.rungs or not x > 0:
+            raise SystemExit(f"error: --add-length {item!r}: write RUNG=EPOCHS with a rung of ladder.rungs "
+                             f"({', '.join(lad.rungs)}) and a positive length, e.g. d64=5.3")
+        out.setdefault(rung, []).append(x)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--throughput", help="default results/<P>/ladder/throughput.json")
     ap.add_argument("--meta", help="default data/<P>/tokens/meta.json")
     ap.add_argument("--json", help="also write the budget as JSON here")
+    ap.add_argument("--add-length", nargs="+", default=[], metavar="RUNG=EPOCHS",
+                    help="cost a length that is not registered, e.g. d32=5.3 d64=5.3")
     args = ap.parse_args(argv)
     lad = Ladder(load_params(args.params))
+    added = parse_added(args.add_length, lad)
     tp = Path(args.throughput) if args.throughput else lad.layout.throughput
     bench = read_json(tp, "rerun `python -m tools.ladder_bench`",
                       missing_fix="measure first: `python -m tools.ladder_bench`")
     meta, _ = read_tokens_meta(lad.profile, args.meta)
     try:
-        b = budget(lad, bench, meta)
+        b = budget(lad, bench, meta, added)
     except KeyError as e:
         from resonator.errors import ProjectError
         raise ProjectError(tp, f"has no measurement of rung {e.args[0]}",
