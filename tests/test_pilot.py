@@ -10,3 +10,15 @@ def test_flattened_at_finds_the_first_flat_point():
     assert flattened_at(tokens, loss, window=200, threshold=0.001) == 800
     # a curve still falling never flattens
     assert flattened_at(tokens, [7 - 0.1 * i for i in range(11)], window=200, threshold=0.05) is None
+
+
+def test_a_rung_pilot_needs_its_own_folder_and_tuning_seeds():
+    """--rung never writes over design v2's registered pilot, and never trains a final seed."""
+    import pytest
+
+    from resonator.errors import ProjectError
+    from tools.pilot import main
+    with pytest.raises(SystemExit, match="--rung needs --out"):
+        main(["--rung", "d64"])
+    with pytest.raises(ProjectError, match="study seeds"):
+        main(["--rung", "d64", "--out", "unused", "--seeds", "3"])

@@ -1,6 +1,7 @@
 """Pilot for the training length (design v2): where does validation loss flatten?
 
     python -m tools.pilot [--variants standard resonator_phonetic] [--seeds 100] [--epochs 3]
+                          [--rung d64 --out DIR] [--threads 1]
 
 Trains each (variant, seed) of the active profile's recipe for `--epochs` epochs with a
 validation every `--eval-every` steps, on tuning seeds disjoint from the study's seeds,
@@ -9,6 +10,10 @@ results/<profile>/pilot/{pilot.json, curves.tsv}: the curves, and for each run a
 mean the first token count after which validation loss improves by less than
 `--threshold` nats over the following `--window` of an epoch (the flattening criterion a
 registration can cite). Not a DVC stage: a recorded pilot, committed with its command.
+
+--rung asks the same of a ladder rung (issue 18): its model, each variant at the learning rate
+select_lr chose for it at that rung (results/<P>/ladder/lr/), written to --out (required then,
+so that design v2's pilot is never overwritten).
 """
 from __future__ import annotations
 
@@ -45,9 +50,25 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-every", type=int, default=25)
     ap.add_argument("--window", type=float, default=FLAT_WINDOW, help="look-ahead, in epochs")
     ap.add_argument("--threshold", type=float, default=FLAT_NATS, help="nats")
+    ap.add_argument("--rung", help="a ladder rung: its model, each variant at its selected learning rate")
+    ap.add_argument("--out", help="where pilot.json and curves.tsv go (default results/<P>/pilot; "
+                                  "required with --rung)")
+    ap.add_argument("--threads", type=int, help="CPU threads (default: the recipe's)")
     args = ap.parse_args(argv)
+    if args.rung and not args.out:
+        raise SystemExit("error: --rung needs --out (results/<P>/pilot holds design v2's registered pilot)")
     p = load_params()
-    study_seeds = set(p.seeds["core"]) | set(p.seeds["ablation"])
+    run_params, lr_of = p, lambda variant: None
+    if args.rung:
+        from resonator.inputs import read_json
+        from resonator.ladder import Ladder
+        lad = Ladder(p)
+        run_params = lad.rung_params(args.rung)
+
+        def lr_of(variant):
+            return float(read_json(lad.layout.lr_file(args.rung, variant),
+                                   f"run select_lr for {args.rung} first: `dvc repro select_lr`")["lr"])
+    study_seeds = set(p.seeds["core"]) | set(p.seeds["ablation"]) | (set(lad.seeds) if args.rung else set())
     if study_seeds & set(args.seeds):
         from resonator.errors import ProjectError
         raise ProjectError("--seeds", f"{sorted(study_seeds & set(args.seeds))} are study seeds",
@@ -59,20 +80,22 @@ def main(argv=None) -> int:
     from resonator.phases import run_phase_table
     from resonator.tokenizer import verify_tokens
     from resonator.train import train
-    lay = p.layout
+    lay = run_params.layout
     meta = verify_tokens(lay.tokens, ("train", "val"))
     ph = p.active["phases"]
     runs, rows = {}, ["variant\tseed\tstep\ttokens\tval_loss"]
     for variant in args.variants:
         for seed in args.seeds:
-            mc = p.model_config(variant, meta["vocab_size"])
-            tc = batching.resolve(dataclasses.replace(p.train_config(), epochs=args.epochs,
+            mc = run_params.model_config(variant, meta["vocab_size"])
+            tc = run_params.train_config()
+            tc = dataclasses.replace(tc, lr=lr_of(variant) or tc.lr)
+            tc = batching.resolve(dataclasses.replace(tc, epochs=args.epochs,
                                                       eval_interval=args.eval_every, ckpt_interval=10 ** 6),
                                   mc, world=1)
             classes = np.load(lay.classes) if mc.kind == "resonator" else None
             table = run_phase_table(mc, classes, seed, ph)
             with tempfile.TemporaryDirectory() as tmp:
-                m = train(mc, tc, lay.tokens, Path(tmp), seed=seed, phase_table=table,
+                m = train(mc, tc, lay.tokens, Path(tmp), seed=seed, phase_table=table, threads=args.threads,
                           progress_label=f"pilot {variant} s{seed}")
                 curve = (Path(tmp) / "curve.tsv").read_text().splitlines()[1:]
             pts = [line.split("\t") for line in curve]
@@ -84,14 +107,16 @@ def main(argv=None) -> int:
             rows += [f"{variant}\t{seed}\t{int(r[0])}\t{int(r[1])}\t{float(r[3]):.6f}" for r in pts]
     first = next(iter(runs.values()))
     mean = [float(np.mean([r["val_loss"][i] for r in runs.values()])) for i in range(len(first["tokens"]))]
-    out = {"profile": p.profile, "variants": args.variants, "seeds": args.seeds, "epochs": args.epochs,
+    out = {"profile": run_params.profile, "variants": args.variants, "seeds": args.seeds, "epochs": args.epochs,
            "criterion": f"first T with val_loss(T) - min val_loss over (T, T + {args.window} epoch] "
                         f"< {args.threshold} nats", "runs": runs,
            "mean": {"tokens": first["tokens"], "val_loss": mean,
                     "flattened_at_tokens": flattened_at(first["tokens"], mean, int(args.window * first["epoch_tokens"]),
                                                         args.threshold)},
            "study_tokens_per_run": p.active["train"]["epochs"] * first["epoch_tokens"]}
-    d = lay.results / "pilot"
+    if args.rung:                 # each run's recipe (its learning rate included) is in runs[...]["recipe"]
+        out = {"profile": out["profile"], "rung": args.rung} | {k: v for k, v in out.items() if k != "profile"}
+    d = Path(args.out) if args.out else lay.results / "pilot"
     atomic_write_json(d / "pilot.json", out)
     atomic_write_text(d / "curves.tsv", "\n".join(rows) + "\n")
     print(json.dumps({k: v["flattened_at_tokens"] for k, v in runs.items()} |
