@@ -2,6 +2,7 @@
 
     python -m tools.pilot [--variants standard resonator_phonetic] [--seeds 100] [--epochs 3]
                           [--rung d64 --out DIR] [--threads 1]
+    python -m tools.pilot --falls DIR [--at 4.6 5.3 6.0]
 
 Trains each (variant, seed) of the active profile's recipe for `--epochs` epochs with a
 validation every `--eval-every` steps, on tuning seeds disjoint from the study's seeds,
@@ -14,6 +15,11 @@ registration can cite). Not a DVC stage: a recorded pilot, committed with its co
 --rung asks the same of a ladder rung (issue 18): its model, each variant at the learning rate
 select_lr chose for it at that rung (results/<P>/ladder/lr/), written to --out (required then,
 so that design v2's pilot is never overwritten).
+
+--falls reads a pilot's pilot.json and prints, per run and for the mean curve, how much
+validation loss fell over the `--window` epoch ending at each `--at` length, with the rows
+taken as the ladder's registered check takes them (evals.ladder.end_slope: the row nearest the
+length, the row nearest a window before it): what that check would see at lengths not trained.
 """
 from __future__ import annotations
 
@@ -42,6 +48,23 @@ def flattened_at(tokens: list[int], loss: list[float], window: int, threshold: f
     return None
 
 
+def end_fall(tokens: list[int], loss: list[float], epoch_tokens: float, at: float, window: float) -> float | None:
+    """Fall of loss over the `window` epoch ending at `at` epochs (None past the curve's end)."""
+    if at * epoch_tokens > tokens[-1] + epoch_tokens * window / 2:
+        return None
+    end = min(range(len(tokens)), key=lambda i: abs(tokens[i] - at * epoch_tokens))
+    start = min(range(len(tokens)), key=lambda i: abs(tokens[i] - (tokens[end] - window * epoch_tokens)))
+    return loss[start] - loss[end] if start < end else None
+
+
+def falls(pilot: dict, at: list[float], window: float) -> dict:
+    """end_fall at each length, for every run of a pilot and for its mean curve."""
+    ept = next(iter(pilot["runs"].values()))["epoch_tokens"]
+    curves = {k: (r["tokens"], r["val_loss"]) for k, r in pilot["runs"].items()}
+    curves["mean"] = (pilot["mean"]["tokens"], pilot["mean"]["val_loss"])
+    return {k: {f"{x:g}": end_fall(t, v, ept, x, window) for x in at} for k, (t, v) in curves.items()}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variants", nargs="+", default=["standard", "resonator_phonetic"])
@@ -54,7 +77,16 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="where pilot.json and curves.tsv go (default results/<P>/pilot; "
                                   "required with --rung)")
     ap.add_argument("--threads", type=int, help="CPU threads (default: the recipe's)")
+    ap.add_argument("--falls", metavar="DIR", help="print the falls of the pilot in DIR (trains nothing)")
+    ap.add_argument("--at", nargs="+", type=float, default=[2.4, 4.6, 5.0, 5.3, 5.6, 6.0, 6.5], help="epochs")
     args = ap.parse_args(argv)
+    if args.falls:
+        from resonator.inputs import read_json
+        doc = falls(read_json(Path(args.falls) / "pilot.json", "rerun the pilot"), args.at, args.window)
+        print("fall over the last " + f"{args.window:g} epoch ending at: " + "  ".join(f"{x:g}" for x in args.at))
+        for k, row in doc.items():
+            print(f"{k:28s}" + "  ".join("   -   " if v is None else f"{v:+.4f}" for v in row.values()))
+        return 0
     if args.rung and not args.out:
         raise SystemExit("error: --rung needs --out (results/<P>/pilot holds design v2's registered pilot)")
     p = load_params()
