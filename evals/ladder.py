@@ -110,6 +110,14 @@ def variant_values(runs: dict, metric: str) -> dict:
     return out
 
 
+def fall_before(curve: dict, end: int, window_tokens: float) -> tuple[float, int] | None:
+    """How far loss fell over the window before row `end` of a {tokens: loss} curve, from the row
+    nearest `window_tokens` earlier, and the tokens between the two rows; None when that row is
+    `end` itself (a curve too sparse for the window says nothing). The registered check's rows."""
+    start = min(curve, key=lambda t: abs(t - (end - window_tokens)))
+    return (curve[start] - curve[end], end - start) if start < end else None
+
+
 def end_slope(runs: dict, tokens_per_epoch: float, window: float = FLAT_WINDOW) -> dict:
     """Per variant: how far validation loss fell over the last `window` epoch of each finished,
     undiverged run with its curve (nats, the curve's row nearest the window's start against its
@@ -123,11 +131,10 @@ def end_slope(runs: dict, tokens_per_epoch: float, window: float = FLAT_WINDOW) 
             if r["curve"] is None or not r["train"] or r["train"].get("diverged"):
                 continue
             c = read_curve(r["curve"])
-            end = max(c, default=0)
-            start = min(c, key=lambda t: abs(t - (end - window * tokens_per_epoch)), default=0)
-            if start < end:          # a curve too sparse for the window says nothing
-                drops.append(c[start] - c[end])
-                spans.append((end - start) / tokens_per_epoch)
+            fell = fall_before(c, max(c), window * tokens_per_epoch) if c else None
+            if fell:
+                drops.append(fell[0])
+                spans.append(fell[1] / tokens_per_epoch)
         if drops:
             out[v] = {"n": len(drops), "mean": sum(drops) / len(drops), "window_epochs": sum(spans) / len(spans)}
     flat = all(d["mean"] < FLAT_NATS for d in out.values()) if out else None

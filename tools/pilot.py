@@ -30,9 +30,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from evals.ladder import FLAT_NATS, FLAT_WINDOW
+from evals.ladder import FLAT_NATS, FLAT_WINDOW, fall_before
 from resonator.atomic import atomic_write_json, atomic_write_text
 from resonator.cli import run_main
+from resonator.inputs import read_json
 from resonator.params import load_params
 
 
@@ -49,12 +50,13 @@ def flattened_at(tokens: list[int], loss: list[float], window: int, threshold: f
 
 
 def end_fall(tokens: list[int], loss: list[float], epoch_tokens: float, at: float, window: float) -> float | None:
-    """Fall of loss over the `window` epoch ending at `at` epochs (None past the curve's end)."""
+    """Fall of loss over the `window` epoch ending at the row nearest `at` epochs, as
+    evals.ladder.end_slope measures a run's last one (None past the curve's end)."""
     if at * epoch_tokens > tokens[-1] + epoch_tokens * window / 2:
         return None
-    end = min(range(len(tokens)), key=lambda i: abs(tokens[i] - at * epoch_tokens))
-    start = min(range(len(tokens)), key=lambda i: abs(tokens[i] - (tokens[end] - window * epoch_tokens)))
-    return loss[start] - loss[end] if start < end else None
+    curve = dict(zip(tokens, loss, strict=True))
+    fell = fall_before(curve, min(curve, key=lambda t: abs(t - at * epoch_tokens)), window * epoch_tokens)
+    return fell[0] if fell else None
 
 
 def falls(pilot: dict, at: list[float], window: float) -> dict:
@@ -81,7 +83,6 @@ def main(argv=None) -> int:
     ap.add_argument("--at", nargs="+", type=float, default=[2.4, 4.6, 5.0, 5.3, 5.6, 6.0, 6.5], help="epochs")
     args = ap.parse_args(argv)
     if args.falls:
-        from resonator.inputs import read_json
         doc = falls(read_json(Path(args.falls) / "pilot.json", "rerun the pilot"), args.at, args.window)
         print("fall over the last " + f"{args.window:g} epoch ending at: " + "  ".join(f"{x:g}" for x in args.at))
         for k, row in doc.items():
@@ -90,17 +91,14 @@ def main(argv=None) -> int:
     if args.rung and not args.out:
         raise SystemExit("error: --rung needs --out (results/<P>/pilot holds design v2's registered pilot)")
     p = load_params()
-    run_params, lr_of = p, lambda variant: None
+    run_params, lrs, study_seeds = p, {}, set(p.seeds["core"]) | set(p.seeds["ablation"])
     if args.rung:
-        from resonator.inputs import read_json
         from resonator.ladder import Ladder
         lad = Ladder(p)
-        run_params = lad.rung_params(args.rung)
-
-        def lr_of(variant):
-            return float(read_json(lad.layout.lr_file(args.rung, variant),
-                                   f"run select_lr for {args.rung} first: `dvc repro select_lr`")["lr"])
-    study_seeds = set(p.seeds["core"]) | set(p.seeds["ablation"]) | (set(lad.seeds) if args.rung else set())
+        run_params, study_seeds = lad.rung_params(args.rung), study_seeds | set(lad.seeds)
+        lrs = {v: float(read_json(lad.layout.lr_file(args.rung, v),
+                                  f"run select_lr for {args.rung} first: `dvc repro select_lr`")["lr"])
+               for v in args.variants}
     if study_seeds & set(args.seeds):
         from resonator.errors import ProjectError
         raise ProjectError("--seeds", f"{sorted(study_seeds & set(args.seeds))} are study seeds",
@@ -120,8 +118,7 @@ def main(argv=None) -> int:
         for seed in args.seeds:
             mc = run_params.model_config(variant, meta["vocab_size"])
             tc = run_params.train_config()
-            tc = dataclasses.replace(tc, lr=lr_of(variant) or tc.lr)
-            tc = batching.resolve(dataclasses.replace(tc, epochs=args.epochs,
+            tc = batching.resolve(dataclasses.replace(tc, lr=lrs.get(variant, tc.lr), epochs=args.epochs,
                                                       eval_interval=args.eval_every, ckpt_interval=10 ** 6),
                                   mc, world=1)
             classes = np.load(lay.classes) if mc.kind == "resonator" else None
@@ -139,15 +136,15 @@ def main(argv=None) -> int:
             rows += [f"{variant}\t{seed}\t{int(r[0])}\t{int(r[1])}\t{float(r[3]):.6f}" for r in pts]
     first = next(iter(runs.values()))
     mean = [float(np.mean([r["val_loss"][i] for r in runs.values()])) for i in range(len(first["tokens"]))]
-    out = {"profile": run_params.profile, "variants": args.variants, "seeds": args.seeds, "epochs": args.epochs,
+    # each run's recipe (its learning rate included) is in runs[...]["recipe"]
+    out = {"profile": run_params.profile, **({"rung": args.rung} if args.rung else {}),
+           "variants": args.variants, "seeds": args.seeds, "epochs": args.epochs,
            "criterion": f"first T with val_loss(T) - min val_loss over (T, T + {args.window} epoch] "
                         f"< {args.threshold} nats", "runs": runs,
            "mean": {"tokens": first["tokens"], "val_loss": mean,
                     "flattened_at_tokens": flattened_at(first["tokens"], mean, int(args.window * first["epoch_tokens"]),
                                                         args.threshold)},
            "study_tokens_per_run": p.active["train"]["epochs"] * first["epoch_tokens"]}
-    if args.rung:                 # each run's recipe (its learning rate included) is in runs[...]["recipe"]
-        out = {"profile": out["profile"], "rung": args.rung} | {k: v for k, v in out.items() if k != "profile"}
     d = Path(args.out) if args.out else lay.results / "pilot"
     atomic_write_json(d / "pilot.json", out)
     atomic_write_text(d / "curves.tsv", "\n".join(rows) + "\n")
